@@ -1,0 +1,42 @@
+#!/usr/bin/env python3
+"""The example application: answers GET / with its version and the deployment that installed it."""
+import http.server
+import os
+import socketserver
+
+# realpath: a server started from one release keeps reading that release after `current` moves.
+HERE = os.path.dirname(os.path.realpath(__file__))
+PORT = int(os.environ.get("APP_PORT", "8080"))
+
+
+def read(name, default=""):
+    try:
+        with open(os.path.join(HERE, name)) as handle:
+            return handle.read().strip()
+    except OSError:
+        return default
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/health":
+            body = b"ok\n"
+        else:
+            body = ("appspec-example version=%s deployment=%s\n" % (read("VERSION"), read("DEPLOYMENT"))).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+if __name__ == "__main__":
+    Server(("", PORT), Handler).serve_forever()
