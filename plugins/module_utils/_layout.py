@@ -47,7 +47,7 @@ def deployment_group_id(application_name: str, deployment_group_name: str) -> st
 
 def new_deployment_id() -> str:
     """A new id in CodeDeploy's form: ``d-`` and nine upper-case letters or digits."""
-    return "d-" + "".join(secrets.choice(_DEPLOYMENT_ID_ALPHABET) for _ in range(9))
+    return "d-" + "".join(secrets.choice(_DEPLOYMENT_ID_ALPHABET) for dummy in range(9))
 
 
 def check_id(value: str, what: str) -> str:
