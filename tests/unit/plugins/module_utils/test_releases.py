@@ -1,0 +1,345 @@
+"""Release directories: hardlinks, shared paths, atomic current, log, prune, rollback, crashes."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
+from ansible_collections.appspec.deploy.plugins.module_utils._releases import RELEASE_LOG, UNFINISHED_MARKER, ReleaseRoot
+
+COLLECTIONS = os.path.join(os.path.dirname(__file__), "..", "..", "..", "..", ".cache", "collections")
+
+
+def revision(path, files):
+    for rel, content in files.items():
+        full = os.path.join(str(path), rel)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        if isinstance(content, tuple):
+            os.symlink(content[1], full)
+        else:
+            with open(full, "w") as handle:
+                handle.write(content)
+    return str(path)
+
+
+@pytest.fixture
+def rr(tmp_path):
+    return ReleaseRoot(str(tmp_path / "app"))
+
+
+def deploy(rr, tmp_path, did, files, status="good", **kw):
+    rev = revision(tmp_path / ("rev-" + did), files)
+    made = rr.create_release(did, rev, **kw)
+    rr.switch(did)
+    if status:
+        rr.mark(did, status)
+    return made
+
+
+def test_create_release_layout_and_log(rr, tmp_path):
+    rev = revision(tmp_path / "r1", {"index.html": "v1", "lib/x.py": "x", "l": ("link", "index.html")})
+    made = rr.create_release("d-1", rev, sha256="abc")
+    path = rr.release_dir("d-1")
+    assert made["changed"] and made["release_dir"] == path and made["copied"] == 2
+    assert open(os.path.join(path, "index.html")).read() == "v1"
+    assert os.readlink(os.path.join(path, "l")) == "index.html"
+    assert not os.path.exists(os.path.join(path, UNFINISHED_MARKER))
+    log = json.load(open(os.path.join(rr.root, RELEASE_LOG)))
+    entry = log["releases"][0]
+    assert entry["id"] == "d-1" and entry["sha256"] == "abc" and entry["status"] == "complete" and entry["finished_at"] >= entry["created"]
+    assert rr.current_release() is None
+    assert rr.create_release("d-1", rev, sha256="abc")["changed"] is False, "idempotent"
+    with pytest.raises(DeployError, match="another revision"):
+        rr.create_release("d-1", rev, sha256="def")
+
+
+def test_check_mode_creates_nothing(rr, tmp_path):
+    rev = revision(tmp_path / "r1", {"a": "1"})
+    assert rr.create_release("d-1", rev, check_mode=True)["changed"]
+    assert not os.path.exists(rr.root)
+
+
+def test_unchanged_files_are_hardlinked_changed_ones_copied(rr, tmp_path):
+    deploy(rr, tmp_path, "d-1", {"same": "s", "changed": "one", "samesize": "aaa"})
+    made = deploy(rr, tmp_path, "d-2", {"same": "s", "changed": "two!", "samesize": "bbb", "new": "n"})
+    one, two = rr.release_dir("d-1"), rr.release_dir("d-2")
+    assert os.stat(os.path.join(two, "same")).st_ino == os.stat(os.path.join(one, "same")).st_ino
+    for name in ("changed", "samesize"):
+        assert os.stat(os.path.join(two, name)).st_ino != os.stat(os.path.join(one, name)).st_ino
+    assert open(os.path.join(two, "samesize")).read() == "bbb", "same size, other bytes: copied"
+    assert made["linked"] == 1 and made["copied"] == 3
+
+
+def test_mode_change_prevents_linking_and_link_unchanged_off(rr, tmp_path):
+    deploy(rr, tmp_path, "d-1", {"a": "x"})
+    rev = revision(tmp_path / "r2", {"a": "x"})
+    os.chmod(os.path.join(rev, "a"), 0o600)
+    made = rr.create_release("d-2", rev)
+    assert made["linked"] == 0 and stat.S_IMODE(os.stat(os.path.join(rr.release_dir("d-2"), "a")).st_mode) == 0o600
+    assert rr.create_release("d-3", revision(tmp_path / "r3", {"a": "x"}), link_unchanged=False)["linked"] == 0
+
+
+def test_files_under_current_only_and_permissions(rr, tmp_path):
+    rev = revision(tmp_path / "r1", {"app/index.html": "v1", "app/bin/run.sh": "#!/bin/sh", "etc/conf": "c", "appspec.yml": "x"})
+    spec = {
+        "files": [
+            {"source": "app", "destination": rr.current_link},
+            {"source": "etc/conf", "destination": rr.current_link + "/config"},
+            {"source": "etc", "destination": "/etc/myapp"},
+        ],
+        "permissions": [{"object": rr.current_link + "/bin", "pattern": "*.sh", "mode": "755", "type": ["file"]}, {"object": "/etc/myapp", "mode": "600"}],
+    }
+    made = rr.create_release("d-1", rev, spec)
+    path = rr.release_dir("d-1")
+    assert sorted(os.listdir(path)) == ["bin", "config", "index.html"]
+    assert open(os.path.join(path, "config", "conf")).read() == "c"
+    assert stat.S_IMODE(os.stat(os.path.join(path, "bin", "run.sh")).st_mode) == 0o755
+    assert made["files_outside_release"] == ["/etc/myapp"]
+    rr.switch("d-1")
+    # The second release links run.sh although its source mode differs: the rule gives the same final mode.
+    made = rr.create_release("d-2", revision(tmp_path / "r2", {"app/index.html": "v2", "app/bin/run.sh": "#!/bin/sh", "etc/conf": "c"}), spec)
+    assert made["linked"] == 2 and made["copied"] == 1
+
+
+def test_shared_paths(rr, tmp_path):
+    deploy(rr, tmp_path, "d-1", {"log/seed.txt": "seed", "index": "1"}, shared_paths=["log", "tmp/cache"])
+    one = rr.release_dir("d-1")
+    assert os.path.islink(os.path.join(one, "log")) and os.readlink(os.path.join(one, "log")) == "../../shared/log"
+    assert open(os.path.join(rr.current_link, "log", "seed.txt")).read() == "seed", "seeded from the first release"
+    assert os.path.isdir(os.path.join(rr.shared_dir, "tmp", "cache"))
+    with open(os.path.join(rr.current_link, "log", "app.log"), "w") as handle:
+        handle.write("written by the app")
+    deploy(rr, tmp_path, "d-2", {"log/seed.txt": "other", "index": "2"}, shared_paths=["log", "tmp/cache"])
+    assert open(os.path.join(rr.current_link, "log", "app.log")).read() == "written by the app"
+    assert open(os.path.join(rr.current_link, "log", "seed.txt")).read() == "seed", "shared content is not overwritten"
+    with pytest.raises(DeployError, match="relative path"):
+        rr.create_release("d-3", revision(tmp_path / "r3", {"a": "1"}), shared_paths=["../escape"])
+
+
+def test_switch_is_a_relative_link_and_reports_previous(rr, tmp_path):
+    deploy(rr, tmp_path, "d-1", {"a": "1"})
+    rr.create_release("d-2", revision(tmp_path / "r2", {"a": "2"}))
+    result = rr.switch("d-2")
+    assert result == {"changed": True, "current": rr.release_dir("d-2"), "previous": "d-1", "previous_dir": rr.release_dir("d-1")}
+    assert os.readlink(rr.current_link) == "releases/d-2"
+    assert rr.switch("d-2")["changed"] is False
+    assert rr.switch("d-1", check_mode=True)["changed"] and rr.current_release() == "d-2"
+    assert not [n for n in os.listdir(rr.root) if n.startswith(".current")]
+
+
+def test_current_that_is_a_real_directory_is_an_error_not_deleted(rr, tmp_path):
+    rr.create_release("d-1", revision(tmp_path / "r1", {"a": "1"}))
+    os.makedirs(os.path.join(rr.current_link, "precious"))
+    with pytest.raises(DeployError, match="real directory"):
+        rr.switch("d-1")
+    with pytest.raises(DeployError, match="real directory"):
+        rr.create_release("d-2", revision(tmp_path / "r2", {"a": "2"}))
+    assert os.path.isdir(os.path.join(rr.current_link, "precious"))
+
+
+def test_unfinished_release_cannot_be_switched_and_is_rebuilt(rr, tmp_path):
+    rev = revision(tmp_path / "r1", {"a": "1"})
+    os.makedirs(os.path.join(rr.release_dir("d-1"), "junk"))
+    open(os.path.join(rr.release_dir("d-1"), UNFINISHED_MARKER), "w").close()
+    with pytest.raises(DeployError, match="unfinished"):
+        rr.switch("d-1")
+    made = rr.create_release("d-1", rev)
+    assert made["changed"] and made["rebuilt"]
+    assert sorted(os.listdir(rr.release_dir("d-1"))) == ["a"]
+
+
+def test_mark_and_status(rr, tmp_path):
+    deploy(rr, tmp_path, "d-1", {"a": "1"}, status=None)
+    assert rr.mark("d-1", "good")["changed"] and not rr.mark("d-1", "good")["changed"]
+    assert rr.mark("d-1", "bad", check_mode=True)["changed"] and rr.releases()[0]["status"] == "good"
+    with pytest.raises(DeployError):
+        rr.mark("d-1", "meh")
+    with pytest.raises(DeployError):
+        rr.mark("d-9", "good")
+
+
+def test_rollback_target_is_previous_good_by_log_order_not_mtime(rr, tmp_path):
+    deploy(rr, tmp_path, "d-b", {"a": "1"}, status="good")
+    deploy(rr, tmp_path, "d-a", {"a": "2"}, status="bad")
+    deploy(rr, tmp_path, "d-c", {"a": "3"}, status=None)
+    os.utime(rr.release_dir("d-a"), (time.time() + 1000, time.time() + 1000))  # mtime lies
+    assert rr.rollback_target() == "d-b"
+    assert rr.previous_release() == "d-a"
+    assert rr.rollback_target("d-a") == "d-a"
+    with pytest.raises(DeployError):
+        rr.rollback_target("d-zz")
+    result = rr.rollback()
+    assert result["target"] == "d-b" and rr.current_release() == "d-b"
+    with pytest.raises(DeployError, match="no release before d-b is marked good"):
+        rr.rollback_target()
+
+
+PRUNE_TABLE = [
+    # (statuses in creation order, current index, keep, expected survivors)
+    (["good"] * 6, 5, 3, ["r3", "r4", "r5"]),
+    (["good", "good", "bad", "bad", "bad"], 4, 2, ["r1", "r3", "r4"]),  # previous good r1 is kept
+    (["good"] * 5, 1, 2, ["r0", "r1", "r3", "r4"]),  # current (an old one after rollback) and previous good kept
+    (["good", "unfinished", "good", "unfinished", "good"], 4, 1, ["r1", "r2", "r3", "r4"]),  # unfinished: not counted nor removed
+    (["good"] * 3, 2, 10, ["r0", "r1", "r2"]),
+]
+
+
+@pytest.mark.parametrize("statuses,current,keep,survivors", PRUNE_TABLE)
+def test_prune_rules(rr, tmp_path, statuses, current, keep, survivors):
+    for index, status in enumerate(statuses):
+        rid = "r%d" % index
+        rev = revision(tmp_path / rid, {"a": rid})
+        if status == "unfinished":
+            rr._update(rid, status="unfinished", created=0)
+            os.makedirs(rr.release_dir(rid))
+            open(os.path.join(rr.release_dir(rid), UNFINISHED_MARKER), "w").close()
+            continue
+        rr.create_release(rid, rev)
+        rr.mark(rid, status)
+    rr.switch("r%d" % current)
+    planned = rr.prune(keep, check_mode=True)
+    result = rr.prune(keep)
+    assert sorted(os.listdir(rr.releases_dir)) == survivors
+    assert sorted(result["removed"]) == sorted(planned["removed"])
+    assert rr.current_release() == "r%d" % current
+
+
+def test_prune_failure_is_a_warning(rr, tmp_path, monkeypatch):
+    for rid in ("r0", "r1", "r2"):
+        deploy(rr, tmp_path, rid, {"a": rid})
+    import shutil
+
+    def boom(path, *a, **k):
+        raise OSError(13, "Permission denied", path)
+
+    monkeypatch.setattr(shutil, "rmtree", boom)
+    result = rr.prune(1)
+    assert result["warnings"] and "r0" in result["warnings"][0]
+
+
+def test_prune_needs_keep_at_least_one(rr):
+    with pytest.raises(DeployError):
+        rr.prune(0)
+
+
+def test_corrupt_log_is_set_aside(rr, tmp_path):
+    deploy(rr, tmp_path, "d-1", {"a": "1"})
+    with open(rr.log_path, "w") as handle:
+        handle.write("{not json")
+    listing = rr.releases()
+    assert listing[0]["id"] == "d-1" and listing[0]["finished"]
+    assert os.path.exists(rr.log_path + ".corrupt")
+
+
+CHILD = textwrap.dedent("""
+    import os, signal, sys
+    sys.path.insert(0, sys.argv[1])
+    from ansible_collections.appspec.deploy.plugins.module_utils._releases import ReleaseRoot
+    root, did, archive, kill_at = sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5])
+    count = [0]
+    def checkpoint(name):
+        count[0] += 1
+        if count[0] == kill_at:
+            os.kill(os.getpid(), signal.SIGKILL)
+    rr = ReleaseRoot(root)
+    rr.create_release(did, archive, shared_paths=["log"], checkpoint=checkpoint)
+    rr.switch(did, checkpoint=checkpoint)
+    rr.mark(did, "good")
+    """)
+
+
+def assert_current_complete(rr):
+    """`current` resolves to a finished release whose files are all there and consistent."""
+    rid = rr.current_release()
+    assert rid is not None
+    path = os.path.realpath(rr.current_link)
+    assert os.path.isdir(path) and not os.path.exists(os.path.join(path, UNFINISHED_MARKER))
+    names = sorted(n for n in os.listdir(path) if n != "log")
+    assert names == ["f%02d" % i for i in range(12)], names
+    for name in names:
+        assert open(os.path.join(path, name)).read() == rid + " " + name
+    assert os.path.isdir(os.path.join(rr.current_link, "log"))
+
+
+def test_sigkill_at_every_point_of_create_and_switch(tmp_path):
+    """Kill the deploying process at each checkpoint (20+); current stays complete, next deploy works."""
+    rr = ReleaseRoot(str(tmp_path / "app"))
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+
+    def rev(did):
+        return revision(tmp_path / ("rev-" + did), {"f%02d" % i: "%s f%02d" % (did, i) for i in range(12)})
+
+    rr.create_release("d-base", rev("d-base"), shared_paths=["log"])
+    rr.switch("d-base")
+    kill_at, killed = 1, 0
+    while True:
+        did = "d-k%03d" % kill_at
+        proc = subprocess.run(
+            [sys.executable, str(script), COLLECTIONS, rr.root, did, rev(did), str(kill_at)], stderr=subprocess.PIPE, universal_newlines=True, check=False
+        )
+        assert_current_complete(rr)
+        if proc.returncode == 0:
+            assert rr.current_release() == did
+            break
+        assert proc.returncode == -signal.SIGKILL, proc.stderr
+        killed += 1
+        # The next deployment (a new id) succeeds, and so does retrying the killed one.
+        nxt = "d-n%03d" % kill_at
+        rr.create_release(nxt, rev(nxt), shared_paths=["log"])
+        rr.switch(nxt)
+        assert_current_complete(rr)
+        rr.create_release(did, rev(did), shared_paths=["log"])
+        rr.switch(did)
+        assert_current_complete(rr)
+        assert rr.current_release() == did
+        kill_at += 1
+    assert killed >= 20
+    rr.prune(2)
+    assert_current_complete(rr)
+    assert not [n for n in os.listdir(rr.releases_dir) if n.startswith(".")], "crash leftovers are pruned"
+
+
+def _reader(link, stop, errors, reads):
+    count = 0
+    missing = 0
+    while not stop.is_set():
+        try:
+            with open(os.path.join(link, "VERSION")) as handle:
+                if not handle.read().startswith("v"):
+                    missing += 1
+        except OSError:
+            missing += 1
+        count += 1
+    errors.value = missing
+    reads.value = count
+
+
+def test_readers_never_see_a_missing_path_during_1000_switches(rr, tmp_path):
+    rr.create_release("d-1", revision(tmp_path / "r1", {"VERSION": "v1"}))
+    rr.create_release("d-2", revision(tmp_path / "r2", {"VERSION": "v2"}))
+    rr.switch("d-1")
+    stop = multiprocessing.Event()
+    errors = multiprocessing.Value("i", -1)
+    reads = multiprocessing.Value("i", 0)
+    reader = multiprocessing.Process(target=_reader, args=(rr.current_link, stop, errors, reads))
+    reader.start()
+    try:
+        time.sleep(0.2)
+        for index in range(1000):
+            rr.switch("d-2" if index % 2 == 0 else "d-1")
+    finally:
+        stop.set()
+        reader.join(10)
+    assert reads.value > 1000
+    assert errors.value == 0
