@@ -267,6 +267,13 @@ VALID = [
         [],
     ),
     (
+        "timeouts-sum-over-limit-by-default-warns",
+        MIN + "hooks:\n  ApplicationStart:\n    - location: a.sh\n    - location: b.sh\n",
+        {},
+        {"hooks": {"ApplicationStart": [script("a.sh"), script("b.sh")]}},
+        ["hooks.ApplicationStart (line 4): the scripts of ApplicationStart may run 7200 s together"],
+    ),
+    (
         "max-event-timeout-raised",
         MIN + doc("""
         hooks:
@@ -515,9 +522,16 @@ INVALID = [
             - location: a.sh
               timeout: 3000
             - location: b.sh
+              timeout: 1000
         """),
         {},
-        [("hooks.ApplicationStart", 4, "may run 6600 s together (timeouts 3000+3600)")],
+        [("hooks.ApplicationStart", 4, "may run 4000 s together (timeouts 3000+1000)")],
+    ),
+    (
+        "timeouts-sum-over-limit-by-default-strict",
+        MIN + "hooks:\n  ApplicationStart:\n    - location: a.sh\n    - location: b.sh\n",
+        {"strict": True},
+        [("hooks.ApplicationStart", 4, "may run 7200 s together (timeouts 3600+3600)")],
     ),
     (
         "max-event-timeout-lowered",

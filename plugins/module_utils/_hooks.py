@@ -1,0 +1,1012 @@
+# -*- coding: utf-8 -*-
+# Copyright: appspec.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run the lifecycle-event hooks of a CodeDeploy revision, as the agent would, without its hangs.
+
+Two layers:
+
+* :func:`run_process` runs ONE command: its own session and process group, stdin ``/dev/null``,
+  stdout/stderr streamed line by line into a callback, a deadline after which the whole group gets
+  SIGTERM, then SIGKILL after a grace period, until no process of it is left (found by process
+  group, session and a per-script token in the environment). When the command exits, what is in
+  its pipes is drained and the pipes are handed to a tiny detached drainer: a daemon it started
+  keeps running, never blocks the hook and never gets SIGPIPE.
+* :func:`run_events` runs the scripts of several lifecycle events in order (plan everything first:
+  revisions, appspecs, scripts, users; then run; stop at the first failure), logs to the
+  deployment's ``logs/scripts.log`` in the agent's format and returns per-event/per-script results.
+  Reserved events (``Install``) and steps after an event (switching ``current``) are callables
+  supplied by the caller, so this file knows nothing about installing files.
+
+Python API used by ``plugins/modules/lifecycle_event.py``::
+
+    ctx = EventContext(root=DeploymentRoot(root_dir), deployment_id=..., application_name=...,
+                       deployment_group_name=..., deployment_group_id=..., bundle_env={...})
+    result = run_events(ctx, ["BeforeInstall", "Install", "AfterInstall"],
+                        reserved_handlers={"Install": install_callable},
+                        after_event_handlers={"AfterInstall": switch_callable})
+    # -> {"changed", "events": [...], "failed_event", "warnings"}; raises HookError on failure
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import fcntl
+import os
+import pwd
+import select
+import signal
+import subprocess
+import time
+import typing as t
+import uuid
+
+from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
+from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot
+
+# The canonical in-place order and the event classes come from the AppSpec parser.
+from ansible_collections.appspec.deploy.plugins.module_utils._appspec import (
+    IN_PLACE_EVENTS,
+    LAST_SUCCESSFUL_EVENTS,
+    RESERVED_EVENTS,
+    load_appspec,
+)
+
+STANDARD_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+DEFAULT_OUTPUT_TAIL_BYTES = 4096
+DEFAULT_KILL_GRACE = 10.0
+DEFAULT_SCRIPT_TIMEOUT = 3600
+# Each script's processes carry this variable (a fresh uuid per script): on timeout, processes
+# that left the script's process group and session (setsid, daemon(3)) are still found and killed.
+TOKEN_VARIABLE = "APPSPEC_DEPLOY_HOOK_TOKEN"
+
+_READ_SIZE = 65536
+_MAX_PARTIAL_LINE = 65536  # a line longer than this is logged in pieces: memory stays bounded
+_DRAIN_LIMIT = 4 * 1024 * 1024  # after exit, read at most this much from a pipe before detaching
+_POLL_INTERVAL = 0.05
+
+Handler = t.Callable[["EventContext"], t.Dict[str, t.Any]]
+
+
+class HookError(DeployError):
+    """A lifecycle event failed; ``details`` carry ``events`` and ``failed_event`` for fail_json."""
+
+
+# --------------------------------------------------------------------------------------------
+# Users and commands
+
+
+@dataclasses.dataclass
+class UserInfo:
+    name: str
+    uid: int
+    gid: int
+    home: str
+    shell: str
+    groups: t.List[int]
+
+
+def lookup_user(name: str) -> UserInfo:
+    """The account ``runas`` names, with its supplementary groups; DeployError when unknown."""
+    try:
+        entry = pwd.getpwnam(name)
+    except KeyError:
+        raise DeployError("runas user %r does not exist on this host" % name)
+    try:
+        groups = os.getgrouplist(entry.pw_name, entry.pw_gid)
+    except OSError:  # pragma: no cover - NSS trouble
+        groups = [entry.pw_gid]
+    return UserInfo(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir or "/", entry.pw_shell or "/bin/sh", list(groups))
+
+
+def _switch_user(user: UserInfo) -> t.Callable[[], None]:
+    """preexec_fn for ``runas`` as root: groups, gid, uid; no password, no terminal, no PAM."""
+
+    def switch() -> None:  # pragma: no cover - runs in the child between fork and exec
+        os.setgroups(user.groups)
+        os.setgid(user.gid)
+        os.setuid(user.uid)
+
+    return switch
+
+
+def _interpreter_prefix(path: str) -> t.List[str]:
+    """``/bin/sh`` for a script with neither ``#!`` nor an ELF header (execve would say ENOEXEC;
+    the agent's Ruby spawn falls back to /bin/sh the same way)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4)
+    except OSError:
+        return []
+    if head.startswith(b"#!") or head == b"\x7fELF":
+        return []
+    return ["/bin/sh"]
+
+
+def _shebang_problem(path: str) -> t.Optional[str]:
+    """Why a script with a shebang could not be started, when we can tell."""
+    try:
+        with open(path, "rb") as handle:
+            first = handle.readline(512)
+    except OSError:
+        return None
+    if not first.startswith(b"#!"):
+        return None
+    if first.rstrip(b"\n").endswith(b"\r"):
+        return "its first line ends with CRLF (\\r\\n): convert the script to LF line endings"
+    interpreter = first[2:].strip().split(b" ")[0].decode("utf-8", "replace")
+    if interpreter and not os.path.exists(interpreter):
+        return "its interpreter %s does not exist on this host" % interpreter
+    return None
+
+
+def ensure_executable(path: str) -> bool:
+    """Give the script its run bits (a+x) as the agent does; True when the mode was changed."""
+    mode = os.stat(path).st_mode
+    if mode & 0o111 == 0o111:
+        return False
+    os.chmod(path, (mode | 0o111) & 0o7777)
+    return True
+
+
+# --------------------------------------------------------------------------------------------
+# Environment
+
+
+def sane_path(inherited: t.Optional[str]) -> str:
+    """The inherited PATH, with the standard directories (sbin included) appended when missing."""
+    parts = [p for p in (inherited or "").split(":") if p]
+    for directory in STANDARD_PATH:
+        if directory not in parts:
+            parts.append(directory)
+    return ":".join(parts)
+
+
+def base_environment(source: t.Optional[t.Mapping[str, str]] = None) -> t.Dict[str, str]:
+    """What a script inherits: our own environment (as the agent's scripts inherit the agent's)
+    minus Ansible/Python internals that would confuse a script's own Python, with a sane PATH."""
+    env = dict(os.environ if source is None else source)
+    for key in list(env):
+        if key.startswith(("ANSIBLE_", "_ANSIBLE")) or key in ("PYTHONPATH", "PYTHONHOME", TOKEN_VARIABLE):
+            del env[key]
+    env["PATH"] = sane_path(env.get("PATH"))
+    return env
+
+
+# --------------------------------------------------------------------------------------------
+# Logs
+
+
+def _stamp() -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S")
+
+
+class ScriptsLog:
+    """``<deployment>/logs/scripts.log`` in the agent's format, written as output arrives.
+
+    ``2024-05-01 12:00:00 LifecycleEvent - ApplicationStart``, ``... Script - scripts/start.sh``,
+    ``... [stdout]line``, ``... [stderr]line``; plus our ``... [runner]`` lines (exit code,
+    duration, timeout, kills). Lines are written in bytes, exactly as the script wrote them.
+    """
+
+    def __init__(self, path: t.Optional[str]) -> None:
+        self.path = path
+        self._handle = None  # type: t.Optional[t.BinaryIO]
+
+    def _file(self) -> t.Optional[t.BinaryIO]:
+        if self.path is None:
+            return None
+        if self._handle is None:
+            os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            self._handle = open(self.path, "ab")
+        return self._handle
+
+    def line(self, text: str) -> None:
+        handle = self._file()
+        if handle is not None:
+            handle.write(("%s %s\n" % (_stamp(), text)).encode("utf-8", "replace"))
+            handle.flush()
+
+    def output(self, stream: str, lines: t.List[bytes]) -> None:
+        handle = self._file()
+        if handle is None or not lines:
+            return
+        prefix = ("%s [%s]" % (_stamp(), stream)).encode("ascii")
+        handle.write(b"".join(prefix + line + b"\n" for line in lines))
+        handle.flush()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def append_deployments_log(root: DeploymentRoot, deployment_id: str, message: str) -> None:
+    """One line in ``<root_dir>/deployment-logs/codedeploy-agent-deployments.log`` (agent format:
+    ``[YYYY-MM-DD HH:MM:SS.mmm] [<deployment id>]<message>``)."""
+    now = time.time()
+    stamp = "%s.%03d" % (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now)), int(now * 1000) % 1000)
+    os.makedirs(root.deployment_logs_dir, exist_ok=True)
+    path = os.path.join(root.deployment_logs_dir, "codedeploy-agent-deployments.log")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, ("[%s] [%s]%s\n" % (stamp, deployment_id, message)).encode("utf-8", "replace"))
+    finally:
+        os.close(fd)
+
+
+class _LineSplitter:
+    """Bytes in, whole lines out; a partial line never grows beyond ``_MAX_PARTIAL_LINE``."""
+
+    def __init__(self) -> None:
+        self.partial = b""
+
+    def feed(self, data: bytes) -> t.List[bytes]:
+        data = self.partial + data
+        lines = data.split(b"\n")
+        self.partial = lines.pop()
+        while len(self.partial) > _MAX_PARTIAL_LINE:
+            lines.append(self.partial[:_MAX_PARTIAL_LINE])
+            self.partial = self.partial[_MAX_PARTIAL_LINE:]
+        return lines
+
+    def flush(self) -> t.List[bytes]:
+        rest, self.partial = self.partial, b""
+        return [rest] if rest else []
+
+
+class _Tail:
+    """The last ``limit`` bytes of a script's combined output, shown from a line start."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(0, limit)
+        self.buffer = bytearray()
+        self.cut_mid_line = False  # the bytes dropped so far did not end with a newline
+
+    def add(self, data: bytes) -> None:
+        if not data:
+            return
+        if not self.limit:
+            return
+        if len(data) >= self.limit:
+            self.cut_mid_line = data[-self.limit - 1:-self.limit] not in (b"\n", b"")
+            self.buffer = bytearray(data[-self.limit:])
+            return
+        self.buffer += data
+        excess = len(self.buffer) - self.limit
+        if excess > 0:
+            self.cut_mid_line = self.buffer[excess - 1:excess] != b"\n"
+            del self.buffer[:excess]
+
+    def text(self) -> str:
+        data = bytes(self.buffer)
+        if self.cut_mid_line:
+            cut = data.find(b"\n")
+            if 0 <= cut < len(data) - 1:
+                data = data[cut + 1:]  # start on a whole line
+        return data.decode("utf-8", "replace")
+
+
+# --------------------------------------------------------------------------------------------
+# Processes
+
+
+def _proc_stat(pid: int) -> t.Optional[t.Tuple[str, int, int]]:
+    """(state, process group, session) of a process, None when it is gone."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2:].split()
+    try:
+        return fields[0].decode(), int(fields[2]), int(fields[3])
+    except (IndexError, ValueError):  # pragma: no cover - malformed /proc
+        return None
+
+
+def _has_token(pid: int, token: bytes) -> bool:
+    try:
+        with open("/proc/%d/environ" % pid, "rb") as handle:
+            return token in handle.read().split(b"\0")
+    except OSError:
+        return False
+
+
+def find_group_processes(pgid: int, token: t.Optional[str] = None) -> t.List[int]:
+    """Living processes of the script: in its process group or session (it was a session leader,
+    so ``pgid`` is also its session id) or carrying its token. Zombies are dead: not counted."""
+    needle = ("%s=%s" % (TOKEN_VARIABLE, token)).encode() if token else None
+    found = []
+    me = os.getpid()
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        pid = int(name)
+        if pid == me:
+            continue
+        stat = _proc_stat(pid)
+        if stat is None or stat[0] in ("Z", "X"):
+            continue
+        if stat[1] == pgid or stat[2] == pgid or (needle is not None and _has_token(pid, needle)):
+            found.append(pid)
+    return found
+
+
+def _signal_all(pgid: int, pids: t.Iterable[int], sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except OSError:
+        pass
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except OSError:
+            pass
+
+
+def _set_nonblocking(fd: int) -> None:
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+
+
+def _detach_pipes(fds: t.List[int]) -> None:
+    """Hand pipes still held open by a survivor (a daemon the script started) to a detached drainer
+    that reads and discards until the survivor closes them. The survivor never blocks on a full pipe
+    and never gets SIGPIPE; we do not wait. Double fork: nothing to reap, nothing inherited."""
+    if not fds:
+        return
+    try:
+        pid = os.fork()
+    except OSError:  # pragma: no cover - out of processes: closing is the fallback
+        pid = -1
+    if pid == 0:  # pragma: no cover - child processes (coverage does not follow them)
+        try:
+            if os.fork() == 0:
+                os.setsid()
+                signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+                devnull = os.open(os.devnull, os.O_RDWR)
+                for target in (0, 1, 2):
+                    os.dup2(devnull, target)
+                keep = set(fds) | {0, 1, 2}
+                for name in os.listdir("/proc/self/fd"):
+                    fd = int(name)
+                    if fd not in keep:
+                        try:
+                            os.close(fd)
+                        except OSError:
+                            pass
+                open_fds = list(fds)
+                for fd in open_fds:
+                    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+                while open_fds:
+                    ready = select.select(open_fds, [], [])[0]
+                    for fd in ready:
+                        if not os.read(fd, _READ_SIZE):
+                            open_fds.remove(fd)
+        finally:
+            os._exit(0)
+    if pid > 0:
+        os.waitpid(pid, 0)
+    for fd in fds:
+        os.close(fd)
+
+
+@dataclasses.dataclass
+class ProcessOutcome:
+    exit_code: t.Optional[int]  # shell convention: 128 + N when killed by signal N
+    signal: t.Optional[int]
+    timed_out: bool
+    duration: float
+    killed: t.List[int]  # pids that had to be signalled after the timeout
+    left_running: bool  # something still held stdout/stderr after a clean exit (detached)
+
+
+def run_process(
+    argv: t.List[str],
+    *,
+    env: t.Mapping[str, str],
+    cwd: t.Optional[str],
+    timeout: float,
+    on_output: t.Callable[[str, bytes], None],
+    preexec_fn: t.Optional[t.Callable[[], None]] = None,
+    kill_grace: float = DEFAULT_KILL_GRACE,
+    token: t.Optional[str] = None,
+) -> ProcessOutcome:
+    """Run ``argv`` in a new session; stream output to ``on_output(stream, data)``.
+
+    Raises OSError when the command cannot be started (missing interpreter...).
+    """
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=cwd,
+        env=dict(env),
+        start_new_session=True,
+        preexec_fn=preexec_fn,
+        close_fds=True,
+    )
+    if proc.stdout is None or proc.stderr is None:  # pragma: no cover - PIPE always gives both
+        raise DeployError("could not capture the output of %s" % argv[0])
+    # Raw fds from here on: the file objects must not close them behind our back.
+    streams = {os.dup(proc.stdout.fileno()): "stdout", os.dup(proc.stderr.fileno()): "stderr"}
+    proc.stdout.close()
+    proc.stderr.close()
+    proc.stdout = proc.stderr = None
+    for fd in streams:
+        _set_nonblocking(fd)
+    pidfd = -1
+    if hasattr(os, "pidfd_open"):
+        try:
+            pidfd = os.pidfd_open(proc.pid)  # wakes us the moment the script exits (Python 3.9+)
+        except OSError:
+            pidfd = -1
+    poller = select.poll()
+    for fd in streams:
+        poller.register(fd, select.POLLIN | select.POLLHUP | select.POLLERR)
+    if pidfd >= 0:
+        poller.register(pidfd, select.POLLIN)
+    deadline = start + timeout
+    open_fds = set(streams)
+    timed_out = False
+    killed = []  # type: t.List[int]
+
+    def read_ready(fd: int, limit: int = _READ_SIZE) -> int:
+        """Read what is there now; -1 at EOF, else the number of bytes read."""
+        total = 0
+        while total < limit:
+            try:
+                data = os.read(fd, _READ_SIZE)
+            except BlockingIOError:
+                return total
+            except OSError as err:  # pragma: no cover - EIO and friends: treat as closed
+                if err.errno == errno.EINTR:
+                    continue
+                data = b""
+            if not data:
+                poller.unregister(fd)
+                open_fds.discard(fd)
+                os.close(fd)
+                return -1
+            on_output(streams[fd], data)
+            total += len(data)
+        return total
+
+    try:
+        while True:
+            if proc.poll() is not None:
+                break
+            now = time.monotonic()
+            if now >= deadline:
+                timed_out = True
+                break
+            wait = deadline - now
+            if not open_fds:  # both pipes closed: only the exit is left to wait for
+                try:
+                    proc.wait(timeout=wait)
+                except subprocess.TimeoutExpired:
+                    pass
+                continue
+            if pidfd < 0:
+                wait = min(wait, _POLL_INTERVAL)
+            for fd, _events in poller.poll(max(0, int(wait * 1000)) + 1):
+                if fd in open_fds:
+                    read_ready(fd)
+                elif fd == pidfd and proc.poll() is None:  # pragma: no cover - race
+                    time.sleep(0.001)
+        if timed_out:
+            killed = _terminate(proc, token, kill_grace, lambda: [read_ready(fd) for fd in list(open_fds)])
+        # Drain what the script left in its pipes, then detach: a survivor holding them (a daemon it
+        # started) must neither delay the hook nor be killed by SIGPIPE.
+        for fd in list(open_fds):
+            read_ready(fd, _DRAIN_LIMIT)
+        left_running = bool(open_fds)
+        if not timed_out and open_fds:
+            _detach_pipes(sorted(open_fds))
+        else:
+            for fd in open_fds:
+                os.close(fd)
+        open_fds.clear()
+    finally:
+        for fd in open_fds:
+            os.close(fd)
+        if pidfd >= 0:
+            os.close(pidfd)
+        if proc.returncode is None:  # an exception above: leave nothing behind
+            _signal_all(proc.pid, find_group_processes(proc.pid, token), signal.SIGKILL)
+            proc.wait()
+    code = proc.returncode
+    sig = -code if code is not None and code < 0 else None
+    return ProcessOutcome(
+        exit_code=(128 + sig) if sig else code,
+        signal=sig,
+        timed_out=timed_out,
+        duration=time.monotonic() - start,
+        killed=killed,
+        left_running=left_running and not timed_out,
+    )
+
+
+def _terminate(proc: subprocess.Popen, token: t.Optional[str], grace: float, pump: t.Callable[[], t.Any]) -> t.List[int]:
+    """SIGTERM to every process of the script, SIGKILL after ``grace`` seconds, until none is left.
+
+    The main process is not reaped before the end, so its pid (= the group id) cannot be reused.
+    Output keeps being read meanwhile, so a process handling SIGTERM never blocks on a full pipe.
+    """
+    pgid = proc.pid
+    victims = find_group_processes(pgid, token)
+    seen = set(victims)
+    _signal_all(pgid, victims, signal.SIGTERM)
+    end = time.monotonic() + grace
+    while time.monotonic() < end:
+        pump()
+        time.sleep(_POLL_INTERVAL)
+        proc.poll()
+        victims = find_group_processes(pgid, token)
+        seen.update(victims)
+        if not victims:
+            break
+    for _round in range(100):  # each round: SIGKILL everything found, forks in flight included
+        victims = find_group_processes(pgid, token)
+        if not victims:
+            break
+        seen.update(victims)
+        _signal_all(pgid, victims, signal.SIGKILL)
+        pump()
+        time.sleep(0.02)
+        proc.poll()
+    proc.wait()
+    return sorted(seen)
+
+
+# --------------------------------------------------------------------------------------------
+# Scripts
+
+
+@dataclasses.dataclass
+class ScriptPlan:
+    """One script of one event, resolved before anything runs."""
+
+    event: str
+    location: str
+    path: str
+    timeout: int
+    runas: t.Optional[str]
+    sudo: bool
+    archive_dir: str
+    user: t.Optional[UserInfo] = None
+
+    def describe(self) -> t.Dict[str, t.Any]:
+        return {
+            "location": self.location,
+            "path": self.path,
+            "runas": self.runas or _current_user(),
+            "sudo": self.sudo,
+            "timeout": self.timeout,
+            "exit_code": None,
+            "duration": 0.0,
+            "output_tail": "",
+        }
+
+
+def _current_user() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # pragma: no cover
+        return str(os.geteuid())
+
+
+def resolve_script(archive_dir: str, location: str, event: str) -> str:
+    """``location`` below the revision root; a leading ``/`` still means the revision root."""
+    relative = location.strip().lstrip("/")
+    path = os.path.normpath(os.path.join(archive_dir, relative))
+    if not os.path.isfile(path):
+        raise DeployError(
+            "%s: script %r does not exist in the revision (looked for %s)" % (event, location, path),
+            event=event,
+            location=location,
+        )
+    return path
+
+
+def plan_script(event: str, archive_dir: str, hook: t.Mapping[str, t.Any]) -> ScriptPlan:
+    location = str(hook.get("location") or "")
+    path = resolve_script(archive_dir, location, event)
+    runas = hook.get("runas") or None
+    user = lookup_user(str(runas)) if runas else None
+    timeout = hook.get("timeout") or DEFAULT_SCRIPT_TIMEOUT
+    return ScriptPlan(event, location, path, int(timeout), str(runas) if runas else None, bool(hook.get("sudo")), archive_dir, user)
+
+
+def command_for(plan: ScriptPlan, is_root: t.Optional[bool] = None) -> t.Tuple[t.List[str], t.Optional[t.Callable[[], None]]]:
+    """The argv and the user switch for a script.
+
+    As root (the usual case: the agent runs as root, Ansible with ``become``), ``runas`` switches
+    user in the child (groups, gid, uid; no su, no PAM, no tty) and ``sudo`` adds nothing.
+    Not root: ``sudo: true`` runs the script through ``sudo -n [-u user]`` (never prompts);
+    ``runas`` of another user without ``sudo`` cannot work and is refused.
+    """
+    root = os.geteuid() == 0 if is_root is None else is_root
+    argv = _interpreter_prefix(plan.path) + [plan.path]
+    user = plan.user
+    if root:
+        if user is not None and user.uid != 0:
+            return argv, _switch_user(user)
+        return argv, None
+    if plan.sudo:
+        prefix = ["sudo", "-n"]
+        if user is not None:
+            prefix += ["-H", "-u", user.name]
+        return prefix + ["--"] + argv, None
+    if user is not None and user.uid != os.geteuid():
+        raise DeployError(
+            "%s: script %s has runas: %s, which needs root: run the task with become: true, or set "
+            "sudo: true on the script (passwordless sudo)" % (plan.event, plan.location, user.name),
+            event=plan.event,
+            location=plan.location,
+        )
+    return argv, None
+
+
+def script_environment(base: t.Mapping[str, str], variables: t.Mapping[str, t.Optional[str]], user: t.Optional[UserInfo]) -> t.Dict[str, str]:
+    env = dict(base)
+    for key, value in variables.items():
+        if value is None:
+            env.pop(key, None)  # agent semantics: a nil BUNDLE_VERSION unsets it
+        else:
+            env[key] = str(value)
+    if user is not None:
+        env.update(HOME=user.home, USER=user.name, LOGNAME=user.name, SHELL=user.shell)
+    env["PATH"] = sane_path(env.get("PATH"))
+    return env
+
+
+def run_script(
+    plan: ScriptPlan,
+    *,
+    variables: t.Mapping[str, t.Optional[str]],
+    log: ScriptsLog,
+    base_env: t.Optional[t.Mapping[str, str]] = None,
+    output_tail_bytes: int = DEFAULT_OUTPUT_TAIL_BYTES,
+    kill_grace: float = DEFAULT_KILL_GRACE,
+) -> t.Dict[str, t.Any]:
+    """Run one planned script; the result dict has ``failed`` and ``msg`` besides the contract keys."""
+    result = plan.describe()
+    argv, preexec = command_for(plan)
+    log.line("Script - %s" % plan.location)
+    try:
+        if ensure_executable(plan.path):
+            log.line("[runner]%s was not executable: made it executable (a+x), as the agent does" % plan.location)
+    except OSError as err:
+        log.line("[runner]could not make %s executable: %s" % (plan.location, err))
+    token = uuid.uuid4().hex
+    env = script_environment(base_environment() if base_env is None else base_env, variables, plan.user)
+    env[TOKEN_VARIABLE] = token
+    splitters = {"stdout": _LineSplitter(), "stderr": _LineSplitter()}
+    tail = _Tail(output_tail_bytes)
+
+    def on_output(stream: str, data: bytes) -> None:
+        tail.add(data)
+        log.output(stream, splitters[stream].feed(data))
+
+    started = time.monotonic()
+    try:
+        outcome = run_process(
+            argv, env=env, cwd=plan.archive_dir, timeout=plan.timeout, on_output=on_output,
+            preexec_fn=preexec, kill_grace=kill_grace, token=token,
+        )
+    except (OSError, subprocess.SubprocessError) as err:
+        problem = _shebang_problem(plan.path)
+        if problem is None and getattr(err, "errno", None) == errno.EACCES and plan.user is not None:
+            problem = "user %s may not read or execute it: every directory above it must be searchable (o+x) by that user" % plan.user.name
+        msg = "%s: script at specified location: %s failed to start: %s%s" % (
+            plan.event, plan.location, err, " (%s)" % problem if problem else "")
+        log.line("[runner]%s" % msg)
+        result.update(failed=True, msg=msg, duration=round(time.monotonic() - started, 3))
+        return result
+    for stream, splitter in splitters.items():
+        log.output(stream, splitter.flush())
+    result.update(exit_code=outcome.exit_code, duration=round(outcome.duration, 3), output_tail=tail.text())
+    who = " run as user %s" % plan.runas if plan.runas else ""
+    if outcome.timed_out:
+        msg = "%s: script at specified location: %s%s failed to complete in %d seconds (timeout); " \
+              "its process group got SIGTERM, then SIGKILL after %g s" % (plan.event, plan.location, who, plan.timeout, kill_grace)
+        result.update(failed=True, msg=msg, timed_out=True)
+        log.line("[runner]%s; %d process(es) signalled" % (msg, len(outcome.killed)))
+    elif outcome.exit_code != 0:
+        how = "killed by signal %d" % outcome.signal if outcome.signal else "exit code %s" % outcome.exit_code
+        msg = "%s: script at specified location: %s%s failed with %s" % (plan.event, plan.location, who, how)
+        result.update(failed=True, msg=msg)
+        log.line("[runner]%s" % msg)
+    else:
+        result.update(failed=False)
+        if outcome.left_running:
+            result["left_running"] = True
+            log.line("[runner]processes started by %s still hold its output open: left running, not waited for" % plan.location)
+    log.line("[runner]exit code %s, %.3f s" % (outcome.exit_code, outcome.duration))
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Events
+
+
+@dataclasses.dataclass
+class EventContext:
+    """Everything one lifecycle_event call knows. Handlers receive it (``event`` set to theirs)."""
+
+    root: DeploymentRoot
+    deployment_id: str
+    application_name: str
+    deployment_group_name: str
+    deployment_group_id: str
+    bundle_env: t.Dict[str, t.Optional[str]] = dataclasses.field(default_factory=dict)
+    archive_dir: t.Optional[str] = None  # run this revision's hooks instead of the deployment's own
+    release_root: t.Optional[str] = None
+    release_dir: t.Optional[str] = None
+    previous_release_dir: t.Optional[str] = None
+    ignore_application_stop_failures: bool = False
+    output_tail_bytes: int = DEFAULT_OUTPUT_TAIL_BYTES
+    kill_grace: float = DEFAULT_KILL_GRACE
+    check_mode: bool = False
+    base_env: t.Optional[t.Dict[str, str]] = None
+    event: t.Optional[str] = None
+    warnings: t.List[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def deployment_dir(self) -> str:
+        return self.root.deployment_dir(self.deployment_group_id, self.deployment_id)
+
+    @property
+    def own_archive_dir(self) -> str:
+        """The archive of the revision this call deploys (``archive_dir`` or the deployment's)."""
+        return self.archive_dir or self.root.archive_dir(self.deployment_group_id, self.deployment_id)
+
+    def variables(self, event: str) -> t.Dict[str, t.Optional[str]]:
+        values = {}  # type: t.Dict[str, t.Optional[str]]
+        values.update(self.bundle_env or {})
+        values.update(
+            LIFECYCLE_EVENT=event,
+            DEPLOYMENT_ID=self.deployment_id,
+            APPLICATION_NAME=self.application_name,
+            DEPLOYMENT_GROUP_NAME=self.deployment_group_name,
+            DEPLOYMENT_GROUP_ID=self.deployment_group_id,
+        )
+        if self.release_root:
+            values.update(
+                RELEASE_ROOT=self.release_root,
+                RELEASE_DIR=self.release_dir or "",
+                PREVIOUS_RELEASE_DIR=self.previous_release_dir or "",
+            )
+        return values
+
+
+def check_event_order(events: t.Sequence[str], reserved_handlers: t.Mapping[str, Handler]) -> None:
+    """Known events only, no duplicates, in CodeDeploy's order; reserved ones only with a handler."""
+    if not events:
+        raise DeployError("events is empty: name at least one lifecycle event")
+    order = list(IN_PLACE_EVENTS)
+    last = -1
+    for event in events:
+        if event not in order:
+            raise DeployError("unknown lifecycle event %r; known events in their order: %s" % (event, ", ".join(order)))
+        if event in RESERVED_EVENTS and event not in reserved_handlers:
+            raise DeployError("%s is reserved for CodeDeploy itself and cannot run here (this module runs: %s)" % (
+                event, ", ".join(e for e in order if e not in RESERVED_EVENTS or e in reserved_handlers)))
+        index = order.index(event)
+        if index <= last:
+            raise DeployError("events must be given once each, in CodeDeploy's order (%s); %s is out of place in %s" % (
+                ", ".join(order), event, ", ".join(events)))
+        last = index
+
+
+@dataclasses.dataclass
+class _EventPlan:
+    event: str
+    scripts: t.List[ScriptPlan]
+    archive_dir: t.Optional[str] = None
+    skip_reason: t.Optional[str] = None
+    error: t.Optional[str] = None  # a planning failure of a last-successful event (may be ignored)
+    previous: bool = False  # scripts of the last successful revision
+
+
+def _last_successful_archive(ctx: EventContext) -> t.Tuple[t.Optional[str], t.Optional[str]]:
+    """(archive dir, deployment dir) of the last revision Installed in this group, or (None, None)."""
+    deployment_dir = ctx.root.read_record(ctx.deployment_group_id, "last_successful_install")
+    if not deployment_dir:
+        return None, None
+    return os.path.join(deployment_dir, "deployment-archive"), deployment_dir
+
+
+def _stop_hint(ctx: EventContext, event: str, deployment_dir: t.Optional[str]) -> str:
+    record = os.path.join(ctx.root.instructions_dir, "%s_last_successful_install" % ctx.deployment_group_id)
+    return (
+        "%s runs the scripts of the LAST SUCCESSFUL revision on this host (%s), not of the revision being "
+        "deployed: fix or remove that script on the host, set ignore_application_stop_failures: true to "
+        "continue past it, or delete %s to forget that revision" % (event, deployment_dir, record)
+    )
+
+
+def plan_events(ctx: EventContext, events: t.Sequence[str], reserved_handlers: t.Mapping[str, Handler]) -> t.List[_EventPlan]:
+    """Resolve every event's revision, appspec, scripts and users before anything runs.
+
+    Problems in the deployment's own revision are collected and raised together. Problems in the
+    last successful revision become that event's failure (which ``ignore_application_stop_failures``
+    may ignore) -- a broken old revision must not be able to block every later deployment.
+    """
+    appspecs = {}  # type: t.Dict[str, t.Any]
+    problems = []  # type: t.List[str]
+    plans = []  # type: t.List[_EventPlan]
+
+    def appspec_of(archive: str) -> t.Any:
+        if archive not in appspecs:
+            appspecs[archive] = load_appspec(archive)
+        return appspecs[archive]
+
+    for event in events:
+        if event in reserved_handlers:
+            plans.append(_EventPlan(event, []))
+            continue
+        previous = event in LAST_SUCCESSFUL_EVENTS
+        if previous:
+            archive, deployment_dir = _last_successful_archive(ctx)
+            if archive is None:
+                plans.append(_EventPlan(event, [], skip_reason="no revision was installed before in this deployment group on this host", previous=True))
+                continue
+            plan = _EventPlan(event, [], archive_dir=archive, previous=True)
+            try:
+                if not os.path.isdir(archive):
+                    raise DeployError("the last successful revision's archive %s is gone" % archive)
+                plan.scripts = [plan_script(event, archive, hook) for hook in appspec_of(archive).hooks_for(event)]
+            except DeployError as err:
+                text = str(err) if str(err).startswith(event + ":") else "%s: %s" % (event, err)
+                plan.error = "%s. %s" % (text, _stop_hint(ctx, event, deployment_dir))
+            plans.append(plan)
+            continue
+        archive = ctx.own_archive_dir
+        plan = _EventPlan(event, [], archive_dir=archive)
+        try:
+            if not os.path.isdir(archive):
+                raise DeployError("the revision is not staged: %s does not exist (run the bundle module first)" % archive)
+            parsed = appspec_of(archive)
+            if not getattr(parsed, "deployable", True):
+                raise DeployError("%s: this AppSpec is for %s, not for servers: %s" % (
+                    archive, getattr(parsed, "compute_platform", "?"), getattr(parsed, "not_deployable_reason", "not deployable")))
+            for hook in parsed.hooks_for(event):
+                try:
+                    plan.scripts.append(plan_script(event, archive, hook))
+                except DeployError as err:
+                    problems.append(str(err))
+        except DeployError as err:
+            message = str(err)
+            if message not in problems:
+                problems.append(message)
+        plans.append(plan)
+    for plan in plans:
+        for script in plan.scripts:
+            try:
+                command_for(script)
+            except DeployError as err:
+                if plan.previous:
+                    plan.error = plan.error or "%s. %s" % (err, _stop_hint(ctx, plan.event, os.path.dirname(plan.archive_dir or "")))
+                else:
+                    problems.append(str(err))
+    if problems:
+        if len(problems) == 1:
+            raise DeployError("nothing was run: %s" % problems[0], problems=problems)
+        raise DeployError("nothing was run: %d problems: %s" % (len(problems), "; ".join(problems)), problems=problems)
+    return plans
+
+
+def run_events(
+    ctx: EventContext,
+    events: t.Sequence[str],
+    reserved_handlers: t.Optional[t.Mapping[str, Handler]] = None,
+    after_event_handlers: t.Optional[t.Mapping[str, Handler]] = None,
+) -> t.Dict[str, t.Any]:
+    """Run ``events`` in order; stop at the first failure (raising :class:`HookError`).
+
+    ``reserved_handlers[event](ctx)`` runs a reserved event (``Install``); its dict is merged into
+    that event's result (``changed`` counts). ``after_event_handlers[event](ctx)`` runs right after
+    ``event`` succeeded (e.g. switch ``current`` after AfterInstall); its dict is merged too.
+    After ``Install`` succeeds, ``last_successful_install`` is recorded (agent semantics).
+    In check mode nothing runs: every script is listed with its path and user.
+    """
+    reserved_handlers = dict(reserved_handlers or {})
+    after_event_handlers = dict(after_event_handlers or {})
+    check_event_order(events, reserved_handlers)
+    plans = plan_events(ctx, events, reserved_handlers)
+    log = ScriptsLog(None if ctx.check_mode else ctx.root.scripts_log(ctx.deployment_group_id, ctx.deployment_id))
+    base_env = base_environment() if ctx.base_env is None else ctx.base_env
+    results = []  # type: t.List[t.Dict[str, t.Any]]
+    changed = False
+    failed_event = None  # type: t.Optional[str]
+    failure = None  # type: t.Optional[str]
+    try:
+        for plan in plans:
+            event = plan.event
+            ctx.event = event
+            entry = {"event": event, "status": "succeeded", "duration": 0.0, "scripts": []}  # type: t.Dict[str, t.Any]
+            if plan.previous:
+                entry["revision"] = plan.archive_dir
+            results.append(entry)
+            if failed_event is not None:
+                entry.update(status="skipped", reason="an earlier event failed")
+                continue
+            started = time.monotonic()
+            message = None  # type: t.Optional[str]
+            if plan.skip_reason:
+                entry.update(status="skipped", reason=plan.skip_reason)
+            elif plan.error:
+                message = plan.error
+            elif event in reserved_handlers:
+                try:
+                    extra = reserved_handlers[event](ctx) or {}
+                except DeployError as err:
+                    message = "%s: %s" % (event, err)
+                    entry.update({k: v for k, v in err.details.items() if k not in entry})
+                else:
+                    changed = changed or bool(extra.get("changed", True))
+                    entry.update(extra)
+                    if event == "Install" and not ctx.check_mode:
+                        _record_install(ctx)
+            elif not plan.scripts:
+                entry.update(status="skipped", reason="no scripts for this event in the AppSpec")
+            elif ctx.check_mode:
+                entry.update(status="skipped", reason="check mode", scripts=[s.describe() for s in plan.scripts])
+                changed = True
+            else:
+                log.line("LifecycleEvent - %s" % event)
+                changed = True
+                for script in plan.scripts:
+                    outcome = run_script(
+                        script, variables=ctx.variables(event), log=log, base_env=base_env,
+                        output_tail_bytes=ctx.output_tail_bytes, kill_grace=ctx.kill_grace,
+                    )
+                    failed = outcome.pop("failed")
+                    text = outcome.pop("msg", None)
+                    entry["scripts"].append(outcome)
+                    if failed:
+                        message = text
+                        if plan.previous:
+                            message = "%s. %s" % (text, _stop_hint(ctx, event, os.path.dirname(plan.archive_dir or "")))
+                        break
+            if message is None and event in after_event_handlers and entry["status"] != "failed":
+                try:
+                    entry.update(after_event_handlers[event](ctx) or {})
+                except DeployError as err:
+                    message = "%s: %s" % (event, err)
+            entry["duration"] = round(time.monotonic() - started, 3)
+            if message is not None:
+                entry.update(status="failed", msg=message)
+                if plan.previous and ctx.ignore_application_stop_failures:
+                    entry["ignored"] = True
+                    ctx.warnings.append("ignored (ignore_application_stop_failures): %s" % message)
+                else:
+                    failed_event, failure = event, message
+            if not ctx.check_mode:
+                append_deployments_log(ctx.root, ctx.deployment_id, "LifecycleEvent - %s: %s in %.3f s%s" % (
+                    event, entry["status"] + (" (ignored)" if entry.get("ignored") else ""), entry["duration"],
+                    "" if not entry["scripts"] else " (%d script(s))" % len(entry["scripts"])))
+    finally:
+        log.close()
+        ctx.event = None
+    result = {"changed": changed, "events": results, "failed_event": failed_event, "warnings": list(ctx.warnings)}
+    if failed_event is not None:
+        raise HookError(failure or "%s failed" % failed_event, **result)
+    return result
+
+
+def _record_install(ctx: EventContext) -> None:
+    """``last_successful_install`` := the deployment dir whose archive was just installed."""
+    archive = ctx.own_archive_dir
+    if os.path.basename(os.path.normpath(archive)) == "deployment-archive":
+        ctx.root.write_record(ctx.deployment_group_id, "last_successful_install", os.path.dirname(os.path.normpath(archive)))
+    else:
+        ctx.warnings.append(
+            "Install succeeded from %s, which is not a deployment's deployment-archive directory: "
+            "last_successful_install was not updated" % archive
+        )

@@ -1,0 +1,533 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: appspec.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: lifecycle_event
+short_description: Run the lifecycle-event hooks of an AWS CodeDeploy revision on a host
+version_added: 0.1.0
+description:
+  - Runs the scripts of one or more lifecycle events of a CodeDeploy revision (its C(appspec.yml)
+    C(hooks)) in the order given, as the CodeDeploy agent runs them, and stops at the first failure.
+  - Each script runs in its own session and process group, with C(stdin) from C(/dev/null), in the
+    revision root as working directory, with the agent's environment variables
+    (C(LIFECYCLE_EVENT), C(DEPLOYMENT_ID), C(APPLICATION_NAME), C(DEPLOYMENT_GROUP_NAME),
+    C(DEPLOYMENT_GROUP_ID), the C(BUNDLE_*) variables of O(bundle_env); in release mode also
+    C(RELEASE_DIR), C(PREVIOUS_RELEASE_DIR), C(RELEASE_ROOT)) and a PATH that includes the sbin directories.
+  - On a script's C(timeout), its whole process group (and every process it started, even in a new session)
+    gets SIGTERM, then SIGKILL 10 seconds later, until none is left.
+    A script that exits while a daemon it started still holds its output open succeeds at once; the daemon keeps running.
+  - C(runas) switches user (groups, HOME, USER, LOGNAME, SHELL) without a password or a terminal; an unknown
+    user fails the task before any script runs. Scripts and users of the deployment's own revision are all
+    checked before the first script runs.
+  - Every output line goes to C(<deployment>/logs/scripts.log) with a timestamp, the event, the script and the
+    stream, in the agent's format; one line per event goes to C(<root_dir>/deployment-logs/codedeploy-agent-deployments.log).
+  - V(ApplicationStop), V(BeforeBlockTraffic) and V(AfterBlockTraffic) run the scripts of the B(last successful)
+    revision installed in this deployment group on this host (as the agent does), and are skipped when there is none.
+  - The reserved V(Install) event installs the revision's C(files) and C(permissions) (or, with O(release_root),
+    makes a new release directory) and then records the deployment as the last successful install.
+    In release mode the C(current) link is switched right after V(AfterInstall).
+  - See C(docs/hooks.md) for every detail and each difference from the CodeDeploy agent.
+author:
+  - appspec.deploy developers (@appspec-deploy)
+extends_documentation_fragment:
+  - appspec.deploy.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - Nothing runs; RV(events) lists every script that would run with its resolved path and user,
+        and missing scripts or unknown users fail the task as they would in a real run.
+  diff_mode:
+    support: partial
+    details:
+      - Only the reserved V(Install) event returns a diff (the files recorded for cleanup).
+  idempotent:
+    support: none
+    details:
+      - Hook scripts run every time, as CodeDeploy runs them for every deployment.
+options:
+  events:
+    description:
+      - The lifecycle events to run, in CodeDeploy's order
+        (V(BeforeBlockTraffic), V(AfterBlockTraffic), V(ApplicationStop), V(BeforeInstall), V(Install),
+        V(AfterInstall), V(ApplicationStart), V(ValidateService), V(BeforeAllowTraffic), V(AfterAllowTraffic)).
+      - V(Install) is the reserved install step. Other reserved events (V(DownloadBundle), V(BlockTraffic),
+        V(AllowTraffic)) belong to other modules and roles and are refused.
+    type: list
+    elements: str
+    required: true
+    version_added: 0.1.0
+  deployment_id:
+    description:
+      - The deployment id (as made by the C(revision) role), for example V(d-ABCDEFGHI).
+      - The revision is expected in C(<root_dir>/<deployment_group_id>/<deployment_id>/deployment-archive),
+        where the M(appspec.deploy.bundle) module puts it.
+    type: str
+    required: true
+    version_added: 0.1.0
+  application_name:
+    description: The application name (C(APPLICATION_NAME) of the scripts).
+    type: str
+    required: true
+    version_added: 0.1.0
+  deployment_group_name:
+    description: The deployment group name (C(DEPLOYMENT_GROUP_NAME) of the scripts).
+    type: str
+    required: true
+    version_added: 0.1.0
+  deployment_group_id:
+    description:
+      - The deployment group id (C(DEPLOYMENT_GROUP_ID) of the scripts).
+      - Defaults to a stable UUID derived from O(application_name) and O(deployment_group_name).
+    type: str
+    version_added: 0.1.0
+  root_dir:
+    description: The deployment root, as the CodeDeploy agent's C(:root_dir:).
+    type: path
+    default: /opt/codedeploy-agent/deployment-root
+    version_added: 0.1.0
+  bundle_env:
+    description:
+      - Extra environment variables for the scripts, normally the RV(appspec.deploy.bundle#module:bundle_env)
+        return value of M(appspec.deploy.bundle) (C(BUNDLE_BUCKET), C(BUNDLE_KEY), C(BUNDLE_VERSION),
+        C(BUNDLE_ETAG), C(BUNDLE_COMMIT)...).
+      - A null value removes the variable from the scripts' environment.
+    type: dict
+    default: {}
+    version_added: 0.1.0
+  ignore_application_stop_failures:
+    description:
+      - Carry on when V(ApplicationStop), V(BeforeBlockTraffic) or V(AfterBlockTraffic) of the last successful
+        revision fails (its event is returned as failed with C(ignored=true), and a warning is shown),
+        like CodeDeploy's C(--ignore-application-stop-failures).
+    type: bool
+    default: false
+    version_added: 0.1.0
+  archive_dir:
+    description:
+      - Run the hooks (and V(Install)) of this revision directory instead of the deployment's own
+        C(deployment-archive). Used by rollback to re-run an older revision.
+      - V(ApplicationStop), V(BeforeBlockTraffic) and V(AfterBlockTraffic) still run the last successful revision.
+      - Logs still go to this deployment's C(logs/scripts.log).
+    type: path
+    version_added: 0.1.0
+  release_root:
+    description:
+      - Release mode. The revision is installed as C(<release_root>/releases/<deployment_id>), C(current) is
+        switched to it right after V(AfterInstall), and scripts get C(RELEASE_ROOT), C(RELEASE_DIR) and
+        C(PREVIOUS_RELEASE_DIR).
+    type: path
+    version_added: 0.1.0
+  file_exists_behavior:
+    description:
+      - What V(Install) does with a file that already exists at a destination and was not installed by this
+        deployment group. The AppSpec's own C(file_exists_behavior) wins when it has one.
+    type: str
+    choices: [DISALLOW, OVERWRITE, RETAIN]
+    default: DISALLOW
+    version_added: 0.1.0
+  keep_releases:
+    description:
+      - Release mode, with O(mark_success=true). How many finished releases to keep; older ones are pruned
+        (never the current one, the previous good one, or one in progress).
+    type: int
+    default: 5
+    version_added: 0.1.0
+  shared_paths:
+    description:
+      - Release mode. Paths relative to a release that are links into C(<release_root>/shared), the same in every release.
+    type: list
+    elements: str
+    default: []
+    version_added: 0.1.0
+  lock:
+    description:
+      - The host lock of this deployment group (C(<root_dir>/locks/<deployment_group_id>.lock)).
+      - V(acquire) takes it before anything runs (a lock held by another deployment fails the task, naming it)
+        and keeps it after the task, whether the events succeeded or failed.
+      - V(release) takes it the same way (the same deployment may take it again) and frees it at the end of the task,
+        whether the events succeeded or failed.
+      - V(none) leaves the lock alone.
+    type: str
+    choices: [acquire, release, none]
+    default: none
+    version_added: 0.1.0
+  mark_success:
+    description:
+      - When every event succeeded, record this deployment as the last good one of the group
+        (C(deployment-instructions/<deployment_group_id>_last_good_deployment), the rollback target);
+        in release mode also mark its release good and prune old releases (O(keep_releases)).
+    type: bool
+    default: false
+    version_added: 0.1.0
+  output_tail_bytes:
+    description:
+      - How many bytes of the end of each script's output are returned in C(output_tail).
+        The whole output is always in C(logs/scripts.log); it is never held in memory.
+    type: int
+    default: 4096
+    version_added: 0.1.0
+notes:
+  - Run the task as root (C(become=true)) for C(runas). Without root, a script with C(sudo) set to V(true) runs
+    through C(sudo -n) (which never prompts for a password), and C(runas) of another user needs C(sudo) too.
+seealso:
+  - module: appspec.deploy.bundle
+  - module: appspec.deploy.appspec_info
+"""
+
+EXAMPLES = r"""
+- name: Stop the application (scripts of the last successful revision) and take the host lock
+  appspec.deploy.lifecycle_event:
+    events: [ApplicationStop]
+    deployment_id: "{{ deployment_id }}"
+    application_name: webapp
+    deployment_group_name: production
+    lock: acquire
+    ignore_application_stop_failures: true
+
+- name: Install and start the staged revision, then record it as good and free the lock
+  appspec.deploy.lifecycle_event:
+    events: [BeforeInstall, Install, AfterInstall, ApplicationStart, ValidateService]
+    deployment_id: "{{ deployment_id }}"
+    application_name: webapp
+    deployment_group_name: production
+    bundle_env: "{{ staged.bundle_env }}"
+    mark_success: true
+    lock: release
+  register: lifecycle
+
+- name: Show what each script printed last
+  ansible.builtin.debug:
+    msg: "{{ lifecycle.events | map(attribute='scripts') | flatten | map(attribute='output_tail') }}"
+
+- name: List what would run, without running it
+  appspec.deploy.lifecycle_event:
+    events: [ApplicationStart, ValidateService]
+    deployment_id: "{{ deployment_id }}"
+    application_name: webapp
+    deployment_group_name: production
+  check_mode: true
+"""
+
+RETURN = r"""
+events:
+  description: One entry per requested event, in order.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    event:
+      description: The event name.
+      type: str
+      sample: ApplicationStart
+    status:
+      description:
+        - V(succeeded), V(failed), or V(skipped) (no scripts, no previous revision, check mode, or an earlier event failed).
+      type: str
+      sample: succeeded
+    reason:
+      description: Why the event was skipped.
+      type: str
+      returned: when skipped
+      sample: no scripts for this event in the AppSpec
+    msg:
+      description: Why the event failed.
+      type: str
+      returned: when failed
+    ignored:
+      description: The failure was ignored because of O(ignore_application_stop_failures).
+      type: bool
+      returned: when a failure was ignored
+    revision:
+      description: The archive directory of the last successful revision whose scripts this event ran.
+      type: str
+      returned: for ApplicationStop, BeforeBlockTraffic and AfterBlockTraffic
+    duration:
+      description: Seconds the event took.
+      type: float
+      sample: 0.42
+    scripts:
+      description: The scripts that ran (or, in check mode, would run), in order.
+      type: list
+      elements: dict
+      contains:
+        location:
+          description: The C(location) as written in the AppSpec.
+          type: str
+          sample: scripts/start_server.sh
+        path:
+          description: The script's absolute path.
+          type: str
+          sample: /opt/codedeploy-agent/deployment-root/8f0c.../d-ABCDEFGHI/deployment-archive/scripts/start_server.sh
+        runas:
+          description: The user the script runs as.
+          type: str
+          sample: root
+        sudo:
+          description: The script's C(sudo) setting.
+          type: bool
+        timeout:
+          description: The script's timeout in seconds.
+          type: int
+          sample: 300
+        exit_code:
+          description: Its exit code (128 + N when killed by signal N); null when it did not run or could not start.
+          type: int
+          sample: 0
+        duration:
+          description: Seconds it ran.
+          type: float
+          sample: 0.013
+        output_tail:
+          description: The last O(output_tail_bytes) bytes of its stdout and stderr, interleaved, starting on a whole line.
+          type: str
+          sample: "server started on port 8080\n"
+        timed_out:
+          description: The script was killed at its timeout.
+          type: bool
+          returned: when it timed out
+        left_running:
+          description: The script exited but processes it started still held its output open; they were left running.
+          type: bool
+          returned: when it happened
+    install:
+      description: What the reserved V(Install) event did (the install plan summary, or the new release).
+      type: dict
+      returned: for the Install event
+failed_event:
+  description: The event that failed, or null.
+  returned: always
+  type: str
+  sample: null
+release_dir:
+  description: The release directory of this deployment (release mode), else null.
+  returned: always
+  type: str
+  sample: /srv/webapp/releases/d-ABCDEFGHI
+previous_release_dir:
+  description: The release C(current) pointed to before this deployment (release mode), else null.
+  returned: always
+  type: str
+  sample: /srv/webapp/releases/d-ZYXWVUTSR
+deployment_group_id:
+  description: The deployment group id used.
+  returned: always
+  type: str
+  sample: 2b0a4a53-3a5d-5c8e-9d61-0a1f6b3c2d4e
+deployment_dir:
+  description: This deployment's directory under O(root_dir) (holding C(logs/scripts.log)).
+  returned: always
+  type: str
+  sample: /opt/codedeploy-agent/deployment-root/2b0a4a53-3a5d-5c8e-9d61-0a1f6b3c2d4e/d-ABCDEFGHI
+lock:
+  description: The host lock after the task (its content), or null when the task freed it or left it alone.
+  returned: always
+  type: dict
+"""
+
+import os
+import typing as t
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.appspec.deploy.plugins.module_utils._appspec import load_appspec
+from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
+from ansible_collections.appspec.deploy.plugins.module_utils._hooks import EventContext, HookError, run_events
+from ansible_collections.appspec.deploy.plugins.module_utils._installer import install_revision
+from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot, deployment_group_id
+from ansible_collections.appspec.deploy.plugins.module_utils._lock import HostLock
+from ansible_collections.appspec.deploy.plugins.module_utils._releases import ReleaseRoot
+
+
+# --- The steps of the install/release/lock module_utils, as the runner calls them -------------------
+
+
+def _release_root(release_root: str) -> ReleaseRoot:
+    return ReleaseRoot(release_root)
+
+
+def _release_paths(release_root: str, deployment_id: str) -> t.Tuple[str, t.Optional[str]]:
+    """(this deployment's release dir, the release ``current`` pointed to before this deployment)."""
+    releases = _release_root(release_root)
+    current = releases.current_release()
+    if current == deployment_id:  # a re-run after the switch: the release before this one
+        current = releases.previous_release()
+    return releases.release_dir(deployment_id), releases.release_dir(current) if current else None
+
+
+def _install_step(params: t.Dict[str, t.Any], ctx: EventContext, diffs: t.List[t.Dict[str, t.Any]]) -> t.Dict[str, t.Any]:
+    """The reserved Install event: files + permissions in place, or a new release directory."""
+    archive = ctx.own_archive_dir
+    parsed = load_appspec(archive)
+    if params["release_root"]:
+        created = _release_root(params["release_root"]).create_release(
+            ctx.deployment_id, archive, parsed, shared_paths=params["shared_paths"], check_mode=ctx.check_mode,
+        )
+        if created.get("files_outside_release"):
+            ctx.warnings.append(
+                "release mode installs only the AppSpec files whose destination is under %s/current; not installed: %s"
+                % (params["release_root"], ", ".join(created["files_outside_release"])))
+        return {"changed": bool(created.get("changed")), "install": created}
+    result = install_revision(
+        archive, parsed, root=ctx.root, group_id=ctx.deployment_group_id,
+        file_exists_behavior=params["file_exists_behavior"], check_mode=ctx.check_mode,
+    )
+    ctx.warnings.extend(result.pop("warnings", None) or [])
+    diff = result.pop("diff", None)
+    if diff:
+        diffs.append(diff)
+    return {"changed": bool(result.get("changed")), "install": result}
+
+
+def _switch_step(params: t.Dict[str, t.Any], ctx: EventContext) -> t.Dict[str, t.Any]:
+    """Release mode: point ``current`` at this deployment's release (temp link + rename)."""
+    if ctx.check_mode:  # the release does not exist yet in check mode: the switch is a prediction
+        return {"switch": {"changed": True, "current": ctx.release_dir, "previous_dir": ctx.previous_release_dir}}
+    return {"switch": _release_root(params["release_root"]).switch(ctx.deployment_id)}
+
+
+def _lock_step(params: t.Dict[str, t.Any], gid: str, action: str, check_mode: bool) -> t.Optional[t.Dict[str, t.Any]]:
+    """``take``: acquire (re-entrant for the same deployment id); ``free``: release; returns the lock."""
+    lock = HostLock(params["root_dir"], gid)
+    if action == "take":
+        return lock.acquire(params["deployment_id"], check_mode=check_mode).get("lock")
+    lock.release(params["deployment_id"], check_mode=check_mode)
+    return None
+
+
+def _mark_success(params: t.Dict[str, t.Any], ctx: EventContext) -> None:
+    """Record the deployment as good: the rollback target of this group."""
+    archive = os.path.normpath(ctx.own_archive_dir)
+    deployment_dir = os.path.dirname(archive) if os.path.basename(archive) == "deployment-archive" else ctx.deployment_dir
+    ctx.root.write_record(ctx.deployment_group_id, "last_good_deployment", deployment_dir)
+    if params["release_root"]:
+        releases = _release_root(params["release_root"])
+        if releases.is_finished(ctx.deployment_id):
+            releases.mark(ctx.deployment_id, "good")
+        try:
+            pruned = releases.prune(params["keep_releases"])
+        except DeployError as err:
+            ctx.warnings.append("pruning old releases failed: %s" % err)
+        else:
+            ctx.warnings.extend(pruned.get("warnings") or [])
+
+
+def _mark_failed(params: t.Dict[str, t.Any], ctx: EventContext) -> None:
+    """Release mode: a release whose lifecycle failed is marked bad (never a rollback target)."""
+    if params["release_root"]:
+        releases = _release_root(params["release_root"])
+        if releases.is_finished(ctx.deployment_id):
+            releases.mark(ctx.deployment_id, "bad")
+
+
+# --- The module ------------------------------------------------------------------------------------
+
+
+def run(params: t.Dict[str, t.Any], check_mode: bool) -> t.Dict[str, t.Any]:
+    """Everything but Ansible: returns the result, raises DeployError (details = partial result)."""
+    if params["output_tail_bytes"] < 0:
+        raise DeployError("output_tail_bytes must be 0 or more, got %d" % params["output_tail_bytes"])
+    gid = params["deployment_group_id"] or deployment_group_id(params["application_name"], params["deployment_group_name"])
+    root = DeploymentRoot(params["root_dir"])
+    release_dir = previous_release_dir = None  # type: t.Optional[str]
+    if params["release_root"]:
+        release_dir, previous_release_dir = _release_paths(params["release_root"], params["deployment_id"])
+    ctx = EventContext(
+        root=root,
+        deployment_id=params["deployment_id"],
+        application_name=params["application_name"],
+        deployment_group_name=params["deployment_group_name"],
+        deployment_group_id=gid,
+        bundle_env=dict((k, None if v is None else str(v)) for k, v in (params["bundle_env"] or {}).items()),
+        archive_dir=params["archive_dir"],
+        release_root=params["release_root"],
+        release_dir=release_dir,
+        previous_release_dir=previous_release_dir,
+        ignore_application_stop_failures=params["ignore_application_stop_failures"],
+        output_tail_bytes=params["output_tail_bytes"],
+        check_mode=check_mode,
+    )
+    common = {
+        "release_dir": release_dir,
+        "previous_release_dir": previous_release_dir,
+        "deployment_group_id": gid,
+        "deployment_dir": ctx.deployment_dir,
+        "lock": None,
+    }  # type: t.Dict[str, t.Any]
+    diffs = []  # type: t.List[t.Dict[str, t.Any]]
+    reserved = {"Install": lambda c: _install_step(params, c, diffs)}
+    after = {}  # type: t.Dict[str, t.Any]
+    if params["release_root"]:
+        events = params["events"]
+        switch_after = "AfterInstall" if "AfterInstall" in events else ("Install" if "Install" in events else None)
+        if switch_after:
+            after[switch_after] = lambda c: _switch_step(params, c)
+    if params["lock"] != "none":
+        common["lock"] = _lock_step(params, gid, "take", check_mode)
+    try:
+        try:
+            result = run_events(ctx, params["events"], reserved_handlers=reserved, after_event_handlers=after)
+        except HookError as err:
+            if params["mark_success"] and not check_mode:
+                _mark_failed(params, ctx)
+            err.details.update(common)
+            if params["lock"] == "release":
+                err.details["lock"] = None
+            raise
+        if params["mark_success"] and not check_mode:
+            _mark_success(params, ctx)
+            result["changed"] = True
+            result["warnings"] = list(ctx.warnings)
+    finally:
+        if params["lock"] == "release":
+            _lock_step(params, gid, "free", check_mode)
+            common["lock"] = None
+    result.update(common)
+    if diffs:
+        result["diff"] = diffs[0] if len(diffs) == 1 else diffs
+    return result
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec=dict(
+            events=dict(type="list", elements="str", required=True),
+            deployment_id=dict(type="str", required=True),
+            application_name=dict(type="str", required=True),
+            deployment_group_name=dict(type="str", required=True),
+            deployment_group_id=dict(type="str"),
+            root_dir=dict(type="path", default="/opt/codedeploy-agent/deployment-root"),
+            bundle_env=dict(type="dict", default={}),
+            ignore_application_stop_failures=dict(type="bool", default=False),
+            archive_dir=dict(type="path"),
+            release_root=dict(type="path"),
+            file_exists_behavior=dict(type="str", choices=["DISALLOW", "OVERWRITE", "RETAIN"], default="DISALLOW"),
+            keep_releases=dict(type="int", default=5),
+            shared_paths=dict(type="list", elements="str", default=[]),
+            lock=dict(type="str", choices=["acquire", "release", "none"], default="none"),
+            mark_success=dict(type="bool", default=False),
+            output_tail_bytes=dict(type="int", default=4096),
+        ),
+        supports_check_mode=True,
+    )
+    try:
+        result = run(module.params, module.check_mode)
+    except DeployError as err:
+        details = dict(err.details)
+        for warning in details.pop("warnings", None) or []:
+            module.warn(warning)
+        module.fail_json(msg=str(err), **details)
+    for warning in result.pop("warnings", None) or []:
+        module.warn(warning)
+    if not module._diff:
+        result.pop("diff", None)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

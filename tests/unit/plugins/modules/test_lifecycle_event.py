@@ -1,0 +1,249 @@
+# -*- coding: utf-8 -*-
+# Copyright: appspec.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""lifecycle_event's main() end to end, with real revisions, scripts, records and locks."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot, deployment_group_id
+from ansible_collections.appspec.deploy.plugins.modules import lifecycle_event
+
+GID = deployment_group_id("webapp", "production")
+
+
+def run_module(capsys, **args):
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            lifecycle_event.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def stage(root: DeploymentRoot, deployment_id: str, appspec: str, files: dict) -> str:
+    """What the bundle module leaves behind: <root>/<gid>/<id>/deployment-archive."""
+    archive = root.archive_dir(GID, deployment_id)
+    os.makedirs(archive)
+    with open(os.path.join(archive, "appspec.yml"), "w") as handle:
+        handle.write(textwrap.dedent(appspec).lstrip())
+    for path, body in files.items():
+        full = os.path.join(archive, path)
+        os.makedirs(os.path.dirname(full), exist_ok=True)
+        with open(full, "w") as handle:
+            handle.write(textwrap.dedent(body).lstrip())
+        if path.endswith(".sh"):
+            os.chmod(full, 0o755)
+    return archive
+
+
+@pytest.fixture
+def env(tmp_path):
+    root = DeploymentRoot(str(tmp_path / "root"))
+    trace = tmp_path / "trace"
+    dest = tmp_path / "dest"
+    appspec = """
+        version: 0.0
+        os: linux
+        files:
+          - source: app
+            destination: %s
+        hooks:
+          ApplicationStop:
+            - location: scripts/hook.sh
+              timeout: 10
+          BeforeInstall:
+            - location: scripts/hook.sh
+              timeout: 10
+          AfterInstall:
+            - location: scripts/hook.sh
+              timeout: 10
+          ApplicationStart:
+            - location: scripts/hook.sh
+              timeout: 10
+          ValidateService:
+            - location: scripts/validate.sh
+              timeout: 10
+    """ % dest
+    scripts = {
+        "scripts/hook.sh": '#!/bin/sh\necho "$DEPLOYMENT_ID $LIFECYCLE_EVENT $(cat %s/VERSION 2>/dev/null)" >> %s\n' % (dest, trace),
+        "scripts/validate.sh": '#!/bin/sh\ngrep -q good %s/VERSION || { echo "bad version" >&2; exit 2; }\n' % dest,
+    }
+
+    def make(deployment_id, version="good"):
+        files = dict(scripts)
+        files["app/VERSION"] = version + "\n"
+        return stage(root, deployment_id, appspec, files)
+
+    return root, trace, dest, make
+
+
+def common(root, deployment_id, **extra):
+    args = dict(deployment_id=deployment_id, application_name="webapp", deployment_group_name="production", root_dir=root.root_dir)
+    args.update(extra)
+    return args
+
+
+FULL = ["BeforeInstall", "Install", "AfterInstall", "ApplicationStart", "ValidateService"]
+
+
+def test_two_deployments_in_place(capsys, env):
+    root, trace, dest, make = env
+    make("d-FIRST0001", "good 1")
+    first = run_module(capsys, events=["ApplicationStop"], lock="acquire", **common(root, "d-FIRST0001"))
+    assert first["events"][0]["status"] == "skipped" and first["lock"]["deployment_id"] == "d-FIRST0001"
+    result = run_module(capsys, events=FULL, mark_success=True, lock="release", **common(root, "d-FIRST0001"))
+    assert not result.get("failed"), result
+    assert [e["status"] for e in result["events"]] == ["succeeded"] * 5
+    assert result["events"][1]["install"]["changed"] is True
+    assert result["deployment_group_id"] == GID and result["lock"] is None
+    assert (dest / "VERSION").read_text() == "good 1\n"
+    assert root.read_record(GID, "last_successful_install") == root.deployment_dir(GID, "d-FIRST0001")
+    assert root.read_record(GID, "last_good_deployment") == root.deployment_dir(GID, "d-FIRST0001")
+    assert not os.path.exists(os.path.join(root.root_dir, "locks", "%s.lock" % GID))
+
+    make("d-SECOND001", "good 2")
+    stop = run_module(capsys, events=["ApplicationStop"], **common(root, "d-SECOND001"))
+    assert stop["events"][0]["status"] == "succeeded"
+    assert stop["events"][0]["revision"] == root.archive_dir(GID, "d-FIRST0001")
+    run_module(capsys, events=FULL, mark_success=True, **common(root, "d-SECOND001"))
+    assert trace.read_text().splitlines() == [
+        "d-FIRST0001 BeforeInstall ", "d-FIRST0001 AfterInstall good 1", "d-FIRST0001 ApplicationStart good 1",
+        "d-SECOND001 ApplicationStop good 1",  # the previous revision's script, the new deployment's env
+        "d-SECOND001 BeforeInstall good 1", "d-SECOND001 AfterInstall good 2", "d-SECOND001 ApplicationStart good 2",
+    ]
+    log = open(root.scripts_log(GID, "d-SECOND001")).read()
+    assert log.index("LifecycleEvent - ApplicationStop") < log.index("LifecycleEvent - BeforeInstall")
+    assert "Script - scripts/validate.sh" in log
+
+
+def test_failed_validation_reports_the_event_and_keeps_last_good(capsys, env):
+    root, _trace, _dest, make = env
+    make("d-GOOD00001")
+    run_module(capsys, events=FULL, mark_success=True, **common(root, "d-GOOD00001"))
+    make("d-BAD000001", "broken")
+    result = run_module(capsys, events=FULL, mark_success=True, lock="release", **common(root, "d-BAD000001"))
+    assert result["failed"] is True
+    assert result["failed_event"] == "ValidateService"
+    assert "scripts/validate.sh failed with exit code 2" in result["msg"]
+    assert result["events"][-1]["scripts"][0]["output_tail"] == "bad version\n"
+    # agent semantics: Install succeeded, so the failed revision is the last successful install...
+    assert root.read_record(GID, "last_successful_install") == root.deployment_dir(GID, "d-BAD000001")
+    # ...but the rollback target stays the last good one
+    assert root.read_record(GID, "last_good_deployment") == root.deployment_dir(GID, "d-GOOD00001")
+    assert result["lock"] is None
+
+
+def test_rollback_runs_an_older_archive(capsys, env):
+    root, trace, dest, make = env
+    good = make("d-GOOD00001", "good old")
+    run_module(capsys, events=FULL, mark_success=True, **common(root, "d-GOOD00001"))
+    make("d-BAD000001", "broken")
+    run_module(capsys, events=FULL, **common(root, "d-BAD000001"))
+    trace.write_text("")
+    result = run_module(capsys, events=["Install", "ApplicationStart", "ValidateService"], archive_dir=good,
+                        **common(root, "d-BAD000001"))
+    assert not result.get("failed"), result
+    assert (dest / "VERSION").read_text() == "good old\n"
+    assert trace.read_text() == "d-BAD000001 ApplicationStart good old\n"
+    assert root.read_record(GID, "last_successful_install") == root.deployment_dir(GID, "d-GOOD00001")
+
+
+def test_check_mode_runs_nothing(capsys, env):
+    root, trace, dest, make = env
+    archive = make("d-CHECK0001")
+    result = run_module(capsys, events=FULL, mark_success=True, _ansible_check_mode=True, **common(root, "d-CHECK0001"))
+    assert not result.get("failed"), result
+    assert result["changed"] is True
+    assert [e["status"] for e in result["events"]] == ["skipped", "succeeded", "skipped", "skipped", "skipped"]
+    assert result["events"][0]["scripts"][0]["path"] == os.path.join(archive, "scripts/hook.sh")
+    assert result["events"][0]["scripts"][0]["runas"] == "root"
+    assert not trace.exists() and not dest.exists()
+    assert root.read_record(GID, "last_successful_install") is None
+    assert root.read_record(GID, "last_good_deployment") is None
+
+
+def test_lock_held_by_another_deployment_fails_fast(capsys, env):
+    root, trace, _dest, make = env
+    make("d-ONE000001")
+    make("d-TWO000001")
+    run_module(capsys, events=["BeforeInstall"], lock="acquire", **common(root, "d-ONE000001"))
+    result = run_module(capsys, events=["BeforeInstall"], lock="acquire", **common(root, "d-TWO000001"))
+    assert result["failed"] is True and "d-ONE000001" in result["msg"]
+    assert trace.read_text().splitlines() == ["d-ONE000001 BeforeInstall "]
+    released = run_module(capsys, events=["AfterInstall"], lock="release", **common(root, "d-ONE000001"))
+    assert released["lock"] is None
+    again = run_module(capsys, events=["BeforeInstall"], lock="acquire", **common(root, "d-TWO000001"))
+    assert again["lock"]["deployment_id"] == "d-TWO000001"
+
+
+def test_ignore_application_stop_failures(capsys, env, monkeypatch):
+    shown = []
+    # module.warn's storage depends on what other tests imported (controller or not): capture directly
+    monkeypatch.setattr(lifecycle_event.AnsibleModule, "warn", lambda self, warning: shown.append(warning))
+    root, _trace, _dest, make = env
+    make("d-OLD000001")
+    archive = root.archive_dir(GID, "d-OLD000001")
+    with open(os.path.join(archive, "scripts/hook.sh"), "a") as handle:
+        handle.write('[ "$LIFECYCLE_EVENT" = ApplicationStop ] && exit 9\nexit 0\n')
+    run_module(capsys, events=FULL, **common(root, "d-OLD000001"))
+    make("d-NEW000001")
+    failed = run_module(capsys, events=["ApplicationStop"], **common(root, "d-NEW000001"))
+    assert failed["failed"] is True and "ignore_application_stop_failures" in failed["msg"]
+    ignored = run_module(capsys, events=["ApplicationStop"], ignore_application_stop_failures=True, **common(root, "d-NEW000001"))
+    assert not ignored.get("failed") and ignored["events"][0]["ignored"] is True
+    assert len(shown) == 1 and shown[0].startswith("ignored (ignore_application_stop_failures): ApplicationStop:")
+
+
+def test_bad_arguments(capsys, env):
+    root, _trace, _dest, make = env
+    make("d-ARGS00001")
+    result = run_module(capsys, events=["ValidateService", "ApplicationStart"], **common(root, "d-ARGS00001"))
+    assert result["failed"] and "out of place" in result["msg"]
+    result = run_module(capsys, events=["AfterInstall"], **common(root, "../escape"))
+    assert result["failed"] and "deployment id" in result["msg"]
+
+
+def test_release_mode_switches_current_after_after_install(capsys, tmp_path):
+    root = DeploymentRoot(str(tmp_path / "root"))
+    release_root = tmp_path / "srv"
+    trace = tmp_path / "trace"
+    appspec = """
+        version: 0.0
+        os: linux
+        files:
+          - source: app
+            destination: %s/current
+        hooks:
+          AfterInstall:
+            - location: scripts/hook.sh
+              timeout: 10
+          ApplicationStart:
+            - location: scripts/hook.sh
+              timeout: 10
+    """ % release_root
+    hook = ('#!/bin/sh\necho "$LIFECYCLE_EVENT dir=$RELEASE_DIR prev=$PREVIOUS_RELEASE_DIR root=$RELEASE_ROOT '
+            'current=$(cat $RELEASE_ROOT/current/VERSION 2>/dev/null)" >> %s\n' % trace)
+    events = ["Install", "AfterInstall", "ApplicationStart"]
+    for deployment_id, version in (("d-REL000001", "v1"), ("d-REL000002", "v2")):
+        stage(root, deployment_id, appspec, {"scripts/hook.sh": hook, "app/VERSION": version + "\n"})
+        result = run_module(capsys, events=events, release_root=str(release_root), mark_success=True, keep_releases=1,
+                            **common(root, deployment_id))
+        assert not result.get("failed"), result
+        assert result["release_dir"] == str(release_root / "releases" / deployment_id)
+        assert result["events"][1]["switch"]["changed"] is True
+    first, second = str(release_root / "releases" / "d-REL000001"), str(release_root / "releases" / "d-REL000002")
+    assert result["previous_release_dir"] == first
+    assert trace.read_text().splitlines() == [
+        "AfterInstall dir=%s prev= root=%s current=" % (first, release_root),
+        "ApplicationStart dir=%s prev= root=%s current=v1" % (first, release_root),
+        "AfterInstall dir=%s prev=%s root=%s current=v1" % (second, first, release_root),  # not switched yet
+        "ApplicationStart dir=%s prev=%s root=%s current=v2" % (second, first, release_root),
+    ]
+    assert os.readlink(str(release_root / "current")) == "releases/d-REL000002"
+    assert (release_root / "releases" / "d-REL000001").is_dir()  # the previous good release survives pruning
