@@ -10,12 +10,13 @@ want_hosts=0
 [ "${1:-}" = "--hosts" ] && want_hosts=1
 
 if [ "$want_hosts" = 1 ]; then
-    packages="podman runc debootstrap haproxy socat wrk acl uidmap openssh-client git"
-    missing=$(for p in $packages; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done)
-    if [ -n "$missing" ]; then
-        echo "bootstrap: installing $missing"
+    packages="podman runc debootstrap haproxy socat wrk acl uidmap openssh-client git shellcheck"
+    missing=()
+    for p in $packages; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "bootstrap: installing ${missing[*]}"
         apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
     fi
     # crun fails on this kernel's hybrid cgroups and the default ulimits are refused here.
     conf=/etc/containers/containers.conf

@@ -2,7 +2,7 @@
 # Run every test stage (or the stages named as arguments): unit, sanity, lint, molecule.
 # Sets up what it needs first; prints one closing line "N passed, N failed" over the stages.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(unit sanity lint molecule)
 

@@ -710,9 +710,9 @@ def _check_server_hooks(ck: _Checker, root: t.Dict[str, _Entry]) -> t.Dict[str, 
             explicit = all(_has_key(item, "timeout") for item in items)
             report = ck.error if explicit else ck.warn
             report(path, event_entry.key,
-                     "the scripts of %s may run %d s together (timeouts %s), more than the %d s an event may "
-                     "take; shorten the timeouts or raise max_event_timeout"
-                     % (name, total, "+".join(str(s["timeout"]) for s in scripts), ck.max_event_timeout))
+                   "the scripts of %s may run %d s together (timeouts %s), more than the %d s an event may "
+                   "take; shorten the timeouts or raise max_event_timeout"
+                   % (name, total, "+".join(str(s["timeout"]) for s in scripts), ck.max_event_timeout))
         found[name] = scripts
     ordered = {name: found[name] for name in SERVER_HOOK_EVENTS if name in found}
     ordered.update((name, scripts) for name, scripts in found.items() if name not in ordered)

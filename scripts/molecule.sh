@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Run the Molecule scenarios of the collection (see docs/testing.md).
+#
+#   scripts/molecule.sh                      every scenario under extensions/molecule/
+#   scripts/molecule.sh appspec_info rolling  only those
+#   MOLECULE_COMMAND=converge scripts/molecule.sh appspec_info   another molecule command
+#
+# Molecule 26 finds scenarios under extensions/molecule/ by itself when it runs from the root of a
+# collection (a directory with galaxy.yml and no molecule/ directory), so this runs from the
+# repository root with `-s NAME`. The test host image is built first (a no-op when up to date).
+# Each scenario's output goes to the terminal and to .cache/molecule/<scenario>.log; the script
+# ends with a time summary and fails if any scenario failed.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 1
+root=$PWD
+export PATH="$root/.venv/bin:$PATH"
+export ANSIBLE_COLLECTIONS_PATH="$root/.cache/collections"
+export NO_COLOR=${NO_COLOR:-1}
+command=${MOLECULE_COMMAND:-test}
+
+scripts/bootstrap.sh --hosts >/dev/null || { echo "molecule.sh: bootstrap failed" >&2; exit 1; }
+started=$SECONDS
+scripts/test-hosts-image.sh >/dev/null || { echo "molecule.sh: test host image failed" >&2; exit 1; }
+image_seconds=$((SECONDS - started))
+
+if [ $# -gt 0 ]; then
+    scenarios=("$@")
+else
+    mapfile -t scenarios < <(
+        find extensions/molecule -mindepth 2 -name molecule.yml -printf '%h\n' \
+            | sed 's|^extensions/molecule/||' | LC_ALL=C sort
+    )
+fi
+[ ${#scenarios[@]} -gt 0 ] || { echo "molecule.sh: no scenarios found" >&2; exit 1; }
+
+logs=$root/.cache/molecule
+mkdir -p "$logs"
+summary=() failed=0
+for scenario in "${scenarios[@]}"; do
+    if [ ! -f "extensions/molecule/$scenario/molecule.yml" ]; then
+        summary+=("$(printf '%-20s %6s  %s' "$scenario" "-" "MISSING")")
+        failed=$((failed + 1))
+        continue
+    fi
+    echo "=== molecule $command -s $scenario"
+    log=$logs/${scenario//\//_}.log
+    t0=$SECONDS
+    molecule "$command" -s "$scenario" 2>&1 | tee "$log"
+    rc=${PIPESTATUS[0]}
+    elapsed=$((SECONDS - t0))
+    if [ "$rc" -eq 0 ]; then
+        status=passed
+    else
+        status="FAILED (rc $rc, log $log)"
+        failed=$((failed + 1))
+    fi
+    summary+=("$(printf '%-20s %5ss  %s' "$scenario" "$elapsed" "$status")")
+done
+
+echo
+echo "=== molecule summary (test host image: ${image_seconds}s)"
+printf '%s\n' "${summary[@]}"
+echo "total: $((SECONDS - started))s, ${#scenarios[@]} scenarios, $failed failed"
+[ "$failed" -eq 0 ]
