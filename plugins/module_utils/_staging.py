@@ -1,0 +1,461 @@
+# -*- coding: utf-8 -*-
+# Copyright: appspec.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""DownloadBundle: stage one revision into the agent's layout, reuse what is staged, keep N revisions.
+
+::
+
+    <root_dir>/<group-id>/<deployment-id>/
+        bundle.tar | bundle.tgz | bundle.zip     the revision as fetched (named by its real type)
+        deployment-archive/                      unpacked (see _archive), appspec at its root
+        logs/                                    for scripts.log
+        .bundle-info.json                        ours: sha256, size, type, source identity, BUNDLE_*
+
+``.bundle-info.json`` is written last, so its presence means the deployment dir is complete.
+A revision already staged for the group (same sha256, or same S3 object version/etag or git
+commit) is not fetched again: a new deployment dir is made from it with hard links.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+import typing as t
+
+from ansible_collections.appspec.deploy.plugins.module_utils import _archive, _sources
+from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
+from ansible_collections.appspec.deploy.plugins.module_utils._fileutil import atomic_write_text, read_text
+from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot, deployment_group_id
+
+INFO_FILE = ".bundle-info.json"
+PROTECTED_RECORDS = ("last_successful_install", "last_good_deployment")
+
+
+class StageOptions:
+    """The module's options, as plain values."""
+
+    def __init__(self, revision: str, deployment_id: str, *, revision_type: str = "auto", remote_src: bool = False,
+                 sha256: t.Optional[str] = None, headers: t.Optional[t.Dict[str, str]] = None,
+                 s3_version_id: t.Optional[str] = None, s3_endpoint_url: t.Optional[str] = None,
+                 s3_region: t.Optional[str] = None, git_ref: t.Optional[str] = None,
+                 application_name: t.Optional[str] = None, deployment_group_name: t.Optional[str] = None,
+                 deployment_group_id: t.Optional[str] = None, root_dir: str = "/opt/codedeploy-agent/deployment-root",
+                 max_revisions: int = 5, max_unpacked_size: t.Optional[int] = None, allow_setuid: bool = False,
+                 appspec_filename: t.Optional[str] = None, release_root: t.Optional[str] = None,
+                 consume_upload: bool = False, timeout: int = _sources.DEFAULT_TIMEOUT) -> None:
+        self.revision = revision
+        self.deployment_id = deployment_id
+        self.revision_type = revision_type
+        self.remote_src = remote_src
+        self.sha256 = sha256
+        self.headers = headers
+        self.s3_version_id = s3_version_id
+        self.s3_endpoint_url = s3_endpoint_url
+        self.s3_region = s3_region
+        self.git_ref = git_ref
+        self.application_name = application_name
+        self.deployment_group_name = deployment_group_name
+        self.deployment_group_id = deployment_group_id
+        self.root_dir = root_dir
+        self.max_revisions = max_revisions
+        self.max_unpacked_size = max_unpacked_size
+        self.allow_setuid = allow_setuid
+        self.appspec_filename = appspec_filename
+        self.release_root = release_root
+        self.consume_upload = consume_upload  # the local file is ours (an upload): move it, do not copy
+        self.timeout = timeout
+
+    def group_id(self) -> str:
+        if self.deployment_group_id:
+            return self.deployment_group_id
+        if not (self.application_name and self.deployment_group_name):
+            raise DeployError("give deployment_group_id, or application_name and deployment_group_name")
+        return deployment_group_id(self.application_name, self.deployment_group_name)
+
+
+# --------------------------------------------------------------------------------------------
+# Records of what is staged
+
+
+def read_info(deployment_dir: str) -> t.Optional[t.Dict[str, t.Any]]:
+    text = read_text(os.path.join(deployment_dir, INFO_FILE))
+    if text is None:
+        return None
+    try:
+        info = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(info, dict) or not os.path.isdir(os.path.join(deployment_dir, "deployment-archive")):
+        return None
+    return info
+
+
+def _write_info(deployment_dir: str, info: t.Dict[str, t.Any]) -> None:
+    atomic_write_text(os.path.join(deployment_dir, INFO_FILE), json.dumps(info, indent=1, sort_keys=True) + "\n")
+
+
+def _matcher(sha256: t.Optional[str], identity: t.Optional[t.Dict[str, t.Any]]) -> t.Callable[[t.Dict[str, t.Any]], bool]:
+    def match(info: t.Dict[str, t.Any]) -> bool:
+        if sha256:
+            return info.get("sha256") == sha256
+        if not identity:
+            return False
+        have = info.get("identity") or {}
+        if identity.get("commit"):
+            return have.get("commit") == identity["commit"] and have.get("repository") == identity.get("repository")
+        if identity.get("etag"):
+            keys = ("bucket", "key", "etag", "version", "endpoint")
+            return all(have.get(k) == identity.get(k) for k in keys)
+        return False
+    return match
+
+
+def _group_entries(group_dir: str) -> t.List[str]:
+    try:
+        names = os.listdir(group_dir)
+    except FileNotFoundError:
+        return []
+    return [os.path.join(group_dir, n) for n in names
+            if not n.startswith(".") and os.path.isdir(os.path.join(group_dir, n))
+            and not os.path.islink(os.path.join(group_dir, n))]
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.lstat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
+def find_staged(root: DeploymentRoot, group_id: str, match: t.Callable[[t.Dict[str, t.Any]], bool],
+                exclude: t.Optional[str] = None) -> t.Optional[str]:
+    """A complete deployment dir of the group whose revision matches; the most recent one first."""
+    recent = root.read_record(group_id, "most_recent_install")
+    entries = sorted(_group_entries(root.group_dir(group_id)), key=_mtime, reverse=True)
+    if recent and recent in entries:
+        entries.remove(recent)
+        entries.insert(0, recent)
+    for entry in entries:
+        if entry == exclude:
+            continue
+        info = read_info(entry)
+        if info and match(info):
+            return entry
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Retention
+
+
+def protected_dirs(root: DeploymentRoot, group_id: str, deployment_dir: str,
+                   release_root: t.Optional[str] = None) -> t.Set[str]:
+    """Deployment dirs that retention must never remove."""
+    keep = {os.path.realpath(deployment_dir)}
+    for name in PROTECTED_RECORDS:
+        path = root.read_record(group_id, name)
+        if path:
+            keep.add(os.path.realpath(path))
+    if release_root:
+        current = os.path.join(release_root, "current")
+        if os.path.islink(current):
+            release_id = os.path.basename(os.path.normpath(os.readlink(current)))
+            keep.add(os.path.realpath(os.path.join(root.group_dir(group_id), release_id)))
+    return keep
+
+
+def prune(root: DeploymentRoot, group_id: str, max_revisions: int, keep: t.Set[str],
+          check_mode: bool = False) -> t.List[str]:
+    """Remove the oldest deployment dirs (by mtime, as the agent does) beyond ``max_revisions``."""
+    if max_revisions < 1:
+        raise DeployError("max_revisions must be at least 1, not %d" % max_revisions)
+    entries = _group_entries(root.group_dir(group_id))
+    extra = len(entries) - max_revisions
+    if extra <= 0:
+        return []
+    candidates = sorted((e for e in entries if os.path.realpath(e) not in keep), key=_mtime)[:extra]
+    if not check_mode:
+        for entry in candidates:
+            _archive.remove_tree(entry)
+    return candidates
+
+
+# --------------------------------------------------------------------------------------------
+# Staging
+
+
+def _clone_tree(src: str, dest: str) -> None:
+    """Recreate ``src`` at ``dest`` (which must not exist) with hard links to its files."""
+    os.mkdir(dest, 0o700)
+    dir_modes = [(dest, os.stat(src).st_mode & 0o7777)]
+    for here, dirs, files in os.walk(src):
+        rel = os.path.relpath(here, src)
+        target_dir = dest if rel == "." else os.path.join(dest, rel)
+        for name in dirs + files:
+            source = os.path.join(here, name)
+            target = os.path.join(target_dir, name)
+            st = os.lstat(source)
+            if os.path.islink(source):
+                os.symlink(os.readlink(source), target)
+            elif os.path.isdir(source):
+                os.mkdir(target, 0o700)
+                dir_modes.append((target, st.st_mode & 0o7777))
+            else:
+                try:
+                    os.link(source, target)
+                except OSError:
+                    shutil.copy2(source, target)
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(here, d))]
+    for path, mode in reversed(dir_modes):
+        os.chmod(path, mode)
+
+
+def _bundle_files(deployment_dir: str) -> t.List[str]:
+    return [os.path.join(deployment_dir, n) for n in _archive.BUNDLE_FILE_NAMES.values()
+            if os.path.lexists(os.path.join(deployment_dir, n))]
+
+
+def _clone_staged(src_dir: str, deployment_dir: str, deployment_id: str) -> t.Dict[str, t.Any]:
+    info = dict(read_info(src_dir) or {})
+    archive_dir = os.path.join(deployment_dir, "deployment-archive")
+    temp = tempfile.mkdtemp(prefix=".deployment-archive.tmp-", dir=deployment_dir)
+    try:
+        _clone_tree(os.path.join(src_dir, "deployment-archive"), os.path.join(temp, "a"))
+        for old in _bundle_files(deployment_dir):
+            os.unlink(old)
+        for bundle in _bundle_files(src_dir):
+            target = os.path.join(deployment_dir, os.path.basename(bundle))
+            try:
+                os.link(bundle, target)
+            except OSError:
+                shutil.copy2(bundle, target)
+        if os.path.lexists(archive_dir):
+            _archive.remove_tree(archive_dir)
+        os.rename(os.path.join(temp, "a"), archive_dir)
+    finally:
+        _archive.remove_tree(temp)
+    info.update(deployment_id=deployment_id, staged_at=time.time(), cloned_from=src_dir)
+    return info
+
+
+def _load_appspec(archive_dir: str, appspec_filename: t.Optional[str]) -> t.Any:
+    # Imported here so that the archive/source code stays usable on its own.
+    from ansible_collections.appspec.deploy.plugins.module_utils._appspec import load_appspec  # pylint: disable=import-outside-toplevel
+    if appspec_filename:
+        return load_appspec(archive_dir, appspec_filename=appspec_filename)
+    return load_appspec(archive_dir)
+
+
+def _appspec_result(parsed: t.Any) -> t.Dict[str, t.Any]:
+    if parsed is None:
+        return {"appspec": None, "compute_platform": None, "appspec_warnings": []}
+    return {"appspec": parsed.appspec, "compute_platform": parsed.compute_platform,
+            "appspec_warnings": list(getattr(parsed, "warnings", None) or [])}
+
+
+def _check_deployable(parsed: t.Any) -> None:
+    if not getattr(parsed, "deployable", True):
+        reason = getattr(parsed, "not_deployable_reason", None) or "it is not a server AppSpec"
+        raise DeployError("the revision cannot be deployed to hosts: %s" % reason,
+                          compute_platform=getattr(parsed, "compute_platform", None))
+
+
+def _redacted_revision(opts: StageOptions, kind: str) -> str:
+    return _sources._redact(opts.revision) if kind in ("url", "git") else opts.revision  # pylint: disable=protected-access
+
+
+def stage(opts: StageOptions, check_mode: bool = False) -> t.Dict[str, t.Any]:
+    """Stage the revision for ``opts.deployment_id``; return the module's result values."""
+    root = DeploymentRoot(opts.root_dir)
+    group_id = opts.group_id()
+    deployment_dir = root.deployment_dir(group_id, opts.deployment_id)
+    archive_dir = root.archive_dir(group_id, opts.deployment_id)
+    kind = _sources.classify(opts.revision, opts.revision_type)
+    expected = _sources.normalize_sha256(opts.sha256)
+    if opts.max_revisions < 1:
+        raise DeployError("max_revisions must be at least 1, not %d" % opts.max_revisions)
+    if kind == "local" and not opts.remote_src:
+        raise DeployError("revision %s is a path on the controller: it is transferred by the bundle action plugin "
+                          "(use remote_src=true for a file on the host)" % opts.revision)
+
+    result = {
+        "changed": False, "reused": False, "deployment_group_id": group_id, "deployment_id": opts.deployment_id,
+        "deployment_dir": deployment_dir, "archive_dir": archive_dir, "bundle_path": None, "sha256": expected,
+        "size": None, "bytes_transferred": 0, "bundle_type": None, "bundle_env": {}, "pruned": [],
+        "source": {"type": kind, "revision": _redacted_revision(opts, kind)},
+    }  # type: t.Dict[str, t.Any]
+    result.update(_appspec_result(None))
+
+    # What identifies the revision before fetching it (cheap: HEAD / ls-remote).
+    identity = None  # type: t.Optional[t.Dict[str, t.Any]]
+    if not expected and kind == "s3":
+        identity = _sources.s3_identity(opts.revision, version_id=opts.s3_version_id,
+                                        endpoint_url=opts.s3_endpoint_url, region=opts.s3_region)
+        identity["endpoint"] = opts.s3_endpoint_url
+        result["size"] = identity.pop("size", None)
+    elif not expected and kind == "git":
+        commit = _sources.resolve_git_ref(opts.revision, opts.git_ref)
+        if commit:
+            identity = {"repository": result["source"]["revision"], "commit": commit}
+    match = _matcher(expected, identity)
+
+    before = read_info(deployment_dir)
+    diff_before = {"deployment_dir": deployment_dir, "sha256": before.get("sha256") if before else None}
+
+    def finish(info: t.Dict[str, t.Any], changed: bool, reused: bool,
+               appspec_dir: t.Optional[str] = None) -> t.Dict[str, t.Any]:
+        result.update(changed=changed, reused=reused, sha256=info.get("sha256"), size=info.get("size"),
+                      bundle_type=info.get("bundle_type"), bundle_env=dict(info.get("bundle_env") or {}),
+                      bundle_path=os.path.join(deployment_dir, _archive.BUNDLE_FILE_NAMES[info["bundle_type"]])
+                      if info.get("bundle_type") else None,
+                      hoisted=info.get("hoisted"))
+        result["source"]["identity"] = info.get("identity") or identity or {}
+        appspec_dir_ = appspec_dir or archive_dir
+        if os.path.isdir(appspec_dir_):
+            result.update(_appspec_result(_load_appspec(appspec_dir_, opts.appspec_filename)))
+        result["diff"] = {"before": diff_before, "after": {"deployment_dir": deployment_dir, "sha256": info.get("sha256")}}
+        return result
+
+    # 1. This deployment already has this revision.
+    if before and match(before):
+        if not check_mode:
+            root.write_record(group_id, "most_recent_install", deployment_dir)
+            result["pruned"] = prune(root, group_id, opts.max_revisions,
+                                     protected_dirs(root, group_id, deployment_dir, opts.release_root))
+        return finish(before, changed=False, reused=True)
+
+    # 2. Another deployment of the group has it: no fetch, hard links.
+    staged = find_staged(root, group_id, match, exclude=deployment_dir)
+    if staged:
+        return _reuse_staged(opts, root, group_id, staged, deployment_dir, check_mode, result, finish)
+
+    # 3. Fetch, check, unpack.
+    if kind == "local" and not opts.revision:
+        raise DeployError("the revision is not staged on this host and has not been transferred yet",
+                          revision_missing=True, deployment_dir=deployment_dir, archive_dir=archive_dir,
+                          deployment_group_id=group_id)
+    if check_mode:
+        result["changed"] = True
+        result["msg"] = "would fetch %s (%s) into %s" % (result["source"]["revision"], kind, deployment_dir)
+        result["diff"] = {"before": diff_before, "after": {"deployment_dir": deployment_dir, "sha256": expected}}
+        if kind == "local" and os.path.isfile(opts.revision):
+            result["size"] = os.path.getsize(opts.revision)
+        return result
+    return _fetch_and_unpack(opts, root, group_id, kind, expected, identity, deployment_dir, archive_dir, result, finish)
+
+
+def _reuse_staged(opts: StageOptions, root: DeploymentRoot, group_id: str, staged: str, deployment_dir: str,
+                  check_mode: bool, result: t.Dict[str, t.Any],
+                  finish: t.Callable[..., t.Dict[str, t.Any]]) -> t.Dict[str, t.Any]:
+    info = read_info(staged) or {}
+    result["reused_from"] = staged
+    if check_mode:
+        result["msg"] = "would reuse the revision staged in %s" % staged
+        return finish(info, changed=False, reused=True, appspec_dir=os.path.join(staged, "deployment-archive"))
+    created = not os.path.isdir(deployment_dir)
+    os.makedirs(deployment_dir, exist_ok=True)
+    try:
+        _remove_info(deployment_dir)
+        new_info = _clone_staged(staged, deployment_dir, opts.deployment_id)
+        os.makedirs(os.path.join(deployment_dir, "logs"), exist_ok=True)
+        _write_info(deployment_dir, new_info)
+    except BaseException:
+        if created:
+            _archive.remove_tree(deployment_dir)
+        raise
+    root.write_record(group_id, "most_recent_install", deployment_dir)
+    result["pruned"] = prune(root, group_id, opts.max_revisions,
+                             protected_dirs(root, group_id, deployment_dir, opts.release_root))
+    return finish(new_info, changed=False, reused=True)
+
+
+def _remove_info(deployment_dir: str) -> None:
+    path = os.path.join(deployment_dir, INFO_FILE)
+    if os.path.lexists(path):
+        os.unlink(path)
+
+
+def _fetch(opts: StageOptions, kind: str, expected: t.Optional[str], dest: str) -> _sources.Fetched:
+    if kind == "local":
+        return _sources.take_local(opts.revision, dest, expected, move=opts.consume_upload)
+    if kind == "url":
+        return _sources.fetch_url(opts.revision, dest, headers=opts.headers, expected_sha256=expected,
+                                  timeout=opts.timeout)
+    if kind == "s3":
+        fetched = _sources.fetch_s3(opts.revision, dest, version_id=opts.s3_version_id,
+                                    endpoint_url=opts.s3_endpoint_url, region=opts.s3_region, expected_sha256=expected)
+        fetched.identity["endpoint"] = opts.s3_endpoint_url
+        return fetched
+    fetched = _sources.fetch_git(opts.revision, dest, ref=opts.git_ref)
+    fetched.identity["repository"] = _sources._redact(opts.revision)  # pylint: disable=protected-access
+    if expected and fetched.sha256 != expected:
+        os.unlink(fetched.path)
+        raise _sources.SourceError("sha256 mismatch for %s at %s: expected %s, got %s; nothing was staged"
+                                   % (opts.revision, fetched.identity.get("commit"), expected, fetched.sha256),
+                                   expected_sha256=expected, actual_sha256=fetched.sha256)
+    return fetched
+
+
+def _fetch_and_unpack(opts: StageOptions, root: DeploymentRoot, group_id: str, kind: str, expected: t.Optional[str],
+                      identity: t.Optional[t.Dict[str, t.Any]], deployment_dir: str, archive_dir: str,
+                      result: t.Dict[str, t.Any], finish: t.Callable[..., t.Dict[str, t.Any]]) -> t.Dict[str, t.Any]:
+    created = not os.path.isdir(deployment_dir)
+    os.makedirs(deployment_dir, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".staging-", dir=deployment_dir)
+    fetched_holder = []  # type: t.List[_sources.Fetched]
+    try:
+        fetched = _fetch(opts, kind, expected, staging)
+        fetched_holder.append(fetched)
+        result["bytes_transferred"] = fetched.bytes_transferred
+        if not expected:
+            # Known only now (URL without sha256, ...): it may be staged already.
+            match = _matcher(fetched.sha256, None)
+            if match(read_info(deployment_dir) or {}):
+                return finish(read_info(deployment_dir) or {}, changed=False, reused=True)
+            staged = find_staged(root, group_id, match, exclude=deployment_dir)
+            if staged:
+                return _reuse_staged(opts, root, group_id, staged, deployment_dir, False, result, finish)
+        bundle_type = _archive.detect_bundle_type(fetched.path)
+        parsed = []  # type: t.List[t.Any]
+
+        def check(content: str) -> None:
+            fetched.verify()  # a checksum computed while unpacking must match before anything is renamed
+            appspec = _load_appspec(content, opts.appspec_filename)
+            _check_deployable(appspec)
+            parsed.append(appspec)
+            _remove_info(deployment_dir)  # from here on the dir is not a complete staging any more
+
+        unpacked = _archive.unpack_archive(fetched.path, archive_dir, bundle_type=bundle_type,
+                                           max_size=opts.max_unpacked_size or None, allow_setuid=opts.allow_setuid,
+                                           check=check)
+        for old in _bundle_files(deployment_dir):
+            os.unlink(old)
+        os.rename(fetched.path, os.path.join(deployment_dir, _archive.BUNDLE_FILE_NAMES[bundle_type]))
+        os.makedirs(os.path.join(deployment_dir, "logs"), exist_ok=True)
+        info = {
+            "sha256": fetched.sha256, "size": fetched.size, "bundle_type": bundle_type, "bundle_env": fetched.env,
+            "identity": fetched.identity or identity or {}, "source_type": kind, "deployment_id": opts.deployment_id,
+            "staged_at": time.time(), "unpacked_size": unpacked.size, "hoisted": unpacked.hoisted,
+            "compute_platform": parsed[0].compute_platform if parsed else None,
+        }
+        _write_info(deployment_dir, info)
+    except BaseException:
+        if created:
+            _archive.remove_tree(deployment_dir)
+        for pending in fetched_holder:
+            pending.verify()  # a wrong checksum is the root cause of whatever failed: report it
+        raise
+    finally:
+        for pending in fetched_holder:
+            try:
+                pending.verify()  # never leave a hashing thread behind
+            except _sources.SourceError:
+                pass
+        _archive.remove_tree(staging)
+    root.write_record(group_id, "most_recent_install", deployment_dir)
+    result["pruned"] = prune(root, group_id, opts.max_revisions,
+                             protected_dirs(root, group_id, deployment_dir, opts.release_root))
+    return finish(info, changed=True, reused=False)

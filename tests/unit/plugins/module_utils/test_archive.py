@@ -1,0 +1,326 @@
+"""Safe unpacking: hostile zip and tar archives are refused before anything is written."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import tarfile
+import zipfile
+
+import pytest
+
+from ansible_collections.appspec.deploy.plugins.module_utils._archive import ArchiveError, detect_bundle_type, plan_archive, unpack_archive
+
+APPSPEC = b"version: 0.0\nos: linux\n"
+
+
+# --- archive builders ---------------------------------------------------------------------------
+# Each entry: (name, kind, payload) with kind in file|dir|symlink|hardlink|chr|blk|fifo;
+# payload = bytes for files, link target for links, a mode int for dirs (optional).
+
+
+def make_tar(path, entries, compress=False):
+    with tarfile.open(path, "w:gz" if compress else "w", format=tarfile.GNU_FORMAT) as archive:
+        for name, kind, payload in entries:
+            info = tarfile.TarInfo(name)
+            info.mtime = 1700000000
+            info.mode = 0o644
+            data = None
+            if kind == "file":
+                data = payload
+                info.size = len(payload)
+                if isinstance(payload, tuple):  # (bytes, mode)
+                    data, info.mode = payload
+                    info.size = len(data)
+            elif kind == "dir":
+                info.type, info.mode = tarfile.DIRTYPE, payload or 0o755
+            elif kind == "symlink":
+                info.type, info.linkname = tarfile.SYMTYPE, payload
+            elif kind == "hardlink":
+                info.type, info.linkname = tarfile.LNKTYPE, payload
+            elif kind == "chr":
+                info.type, info.devmajor, info.devminor = tarfile.CHRTYPE, 1, 3
+            elif kind == "blk":
+                info.type = tarfile.BLKTYPE
+            elif kind == "fifo":
+                info.type = tarfile.FIFOTYPE
+            archive.addfile(info, io.BytesIO(data) if data is not None else None)
+    return str(path)
+
+
+def make_zip(path, entries, compression=zipfile.ZIP_DEFLATED):
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        for name, kind, payload in entries:
+            info = zipfile.ZipInfo(name, date_time=(2024, 1, 2, 3, 4, 6))
+            info.create_system = 3
+            info.compress_type = compression
+            data = b""
+            if kind == "file":
+                data, mode = payload if isinstance(payload, tuple) else (payload, 0o644)
+                info.external_attr = (stat.S_IFREG | mode) << 16
+            elif kind == "dir":
+                info.filename = name.rstrip("/") + "/"
+                info.external_attr = (stat.S_IFDIR | (payload or 0o755)) << 16 | 0x10
+            elif kind == "symlink":
+                data = payload.encode()
+                info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            elif kind == "chr":
+                info.external_attr = (stat.S_IFCHR | 0o644) << 16
+            elif kind == "blk":
+                info.external_attr = (stat.S_IFBLK | 0o644) << 16
+            elif kind == "fifo":
+                info.external_attr = (stat.S_IFIFO | 0o644) << 16
+            else:
+                raise ValueError(kind)
+            archive.writestr(info, data)
+    return str(path)
+
+
+def build(tmp_path, fmt, entries):
+    src = tmp_path / "src"
+    src.mkdir(exist_ok=True)
+    path = src / ("bundle." + fmt)
+    if fmt == "zip":
+        return make_zip(path, entries)
+    return make_tar(path, entries, compress=(fmt == "tgz"))
+
+
+def assert_nothing_left(tmp_path):
+    """The target's parent holds nothing: no target, no temp dir; nothing escaped either."""
+    dest_parent = tmp_path / "deploy"
+    assert sorted(os.listdir(dest_parent)) == [], os.listdir(dest_parent)
+    assert not (tmp_path / "evil").exists()
+    assert not (tmp_path / "outside").exists()
+
+
+# --- hostile archives ----------------------------------------------------------------------------
+
+BASE = [("appspec.yml", "file", APPSPEC)]
+
+HOSTILE = {
+    # id: (entries, expected message fragment, formats)
+    "absolute": (BASE + [("/tmp/evil", "file", b"x")], "absolute path", ("tar", "tgz", "zip")),
+    "dotdot": (BASE + [("../evil", "file", b"x")], "'..' path component", ("tar", "tgz", "zip")),
+    "dotdot-inner": (BASE + [("app/../../evil", "file", b"x")], "'..' path component", ("tar", "tgz", "zip")),
+    "symlink-escape": (BASE + [("link", "symlink", "../outside")], "points outside the archive", ("tar", "tgz", "zip")),
+    "symlink-absolute": (BASE + [("link", "symlink", "/etc/passwd")], "points outside the archive", ("tar", "tgz", "zip")),
+    "symlink-chain-escape": (BASE + [("a", "symlink", "b/x"), ("b", "symlink", "..")], "points outside the archive", ("tar", "tgz", "zip")),
+    "symlink-deep-escape": (BASE + [("d/e/link", "symlink", "../../../outside")], "points outside the archive", ("tar", "tgz", "zip")),
+    "symlink-loop": (BASE + [("a", "symlink", "b/x"), ("b", "symlink", "a/x")], "points outside the archive", ("tar", "tgz", "zip")),
+    "write-through-symlink": (
+        BASE + [("sub", "dir", None), ("link", "symlink", "sub"), ("link/evil", "file", b"x")],
+        "written through the symlink",
+        ("tar", "tgz", "zip"),
+    ),
+    "write-through-escaping-symlink": (BASE + [("link", "symlink", ".."), ("link/evil", "file", b"x")], "written through the symlink", ("tar", "tgz", "zip")),
+    "symlink-replaces-dir": (BASE + [("sub/f", "file", b"x"), ("sub", "symlink", "..")], "would replace a directory", ("tar", "tgz", "zip")),
+    "duplicate": (BASE + [("f", "file", b"1"), ("f", "symlink", "appspec.yml")], "appears twice", ("tar", "tgz", "zip")),
+    "hardlink-escape": (BASE + [("h", "hardlink", "../../etc/passwd")], "'..' path component", ("tar", "tgz")),
+    "hardlink-absolute": (BASE + [("h", "hardlink", "/etc/passwd")], "absolute path", ("tar", "tgz")),
+    "hardlink-to-nothing": (BASE + [("h", "hardlink", "missing")], "hardlink 'h' points outside the archive", ("tar", "tgz")),
+    "hardlink-via-symlink": (BASE + [("s", "symlink", "appspec.yml"), ("h", "hardlink", "s")], "not at one of its files", ("tar", "tgz")),
+    "char-device": (BASE + [("dev", "chr", None)], "is a device file", ("tar", "tgz", "zip")),
+    "block-device": (BASE + [("dev", "blk", None)], "is a device file", ("tar", "tgz", "zip")),
+    "fifo": (BASE + [("pipe", "fifo", None)], "is a fifo", ("tar", "tgz", "zip")),
+}
+
+CASES = [pytest.param(name, fmt, id="%s-%s" % (name, fmt)) for name, (_entries, _message, fmts) in HOSTILE.items() for fmt in fmts]
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+@pytest.mark.parametrize("case, fmt", CASES)
+def test_hostile_archive_is_refused_and_leaves_nothing(tmp_path, case, fmt):
+    entries, message = HOSTILE[case][:2]
+    archive = build(tmp_path, fmt, entries)
+    (tmp_path / "deploy").mkdir()
+    target = tmp_path / "deploy" / "deployment-archive"
+    with pytest.raises(ArchiveError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        unpack_archive(archive, str(target))
+    assert_nothing_left(tmp_path)
+
+
+@pytest.mark.parametrize("fmt", ["tar", "tgz", "zip"])
+def test_size_bomb_over_limit_is_refused(tmp_path, fmt):
+    zeros = b"\0" * (3 * 1024 * 1024)
+    archive = build(tmp_path, fmt, BASE + [("a", "file", zeros), ("b", "file", zeros)])
+    assert os.path.getsize(archive) < 1024 * 1024 or fmt == "tar"
+    (tmp_path / "deploy").mkdir()
+    with pytest.raises(ArchiveError, match=r"more than the limit of 5242880 bytes \(max_unpacked_size\)"):
+        unpack_archive(archive, str(tmp_path / "deploy" / "deployment-archive"), max_size=5 * 1024 * 1024)
+    assert_nothing_left(tmp_path)
+
+
+@pytest.mark.parametrize("fmt", ["tar", "tgz", "zip"])
+def test_more_than_free_space_is_refused(tmp_path, fmt):
+    archive = build(tmp_path, fmt, BASE + [("a", "file", b"x" * 100000)])
+    (tmp_path / "deploy").mkdir()
+    with pytest.raises(ArchiveError, match="only 50000 bytes are free"):
+        unpack_archive(archive, str(tmp_path / "deploy" / "deployment-archive"), free_space=lambda _path: 50000)
+    assert_nothing_left(tmp_path)
+
+
+def test_zip_entry_larger_than_declared_is_refused(tmp_path):
+    """A zip whose data is longer than its header says (a lying bomb) fails the CRC/size check."""
+    path = make_zip(tmp_path / "b.zip", BASE + [("big", "file", b"A" * 1000)], compression=zipfile.ZIP_STORED)
+    data = bytearray(open(path, "rb").read())
+    # Shrink the declared size of "big" (the last entry) in its local header and the central directory.
+    raw = bytes(data)
+    archive = zipfile.ZipFile(path)
+    info = archive.getinfo("big")
+    archive.close()
+    local = info.header_offset
+    data[local + 22 : local + 26] = (10).to_bytes(4, "little")
+    cdir = raw.rfind(b"PK\x01\x02")
+    data[cdir + 24 : cdir + 28] = (10).to_bytes(4, "little")
+    open(path, "wb").write(bytes(data))
+    (tmp_path / "deploy").mkdir()
+    with pytest.raises(ArchiveError, match="cannot read zip archive"):
+        unpack_archive(path, str(tmp_path / "deploy" / "deployment-archive"))
+    assert os.listdir(tmp_path / "deploy") == []
+
+
+def test_too_many_entries_is_refused(tmp_path):
+    archive = build(tmp_path, "tar", BASE + [("f%d" % i, "file", b"") for i in range(20)])
+    with pytest.raises(ArchiveError, match="more than 10 entries"):
+        plan_archive(archive, max_entries=10)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"", "empty file"),
+        (b"just some text that is not an archive" * 20, "unknown content"),
+        (b"BZh91AY&SY" + b"\0" * 600, "bzip2 data"),
+    ],
+)
+def test_unknown_content_is_refused(tmp_path, content, message):
+    path = tmp_path / "bundle.tar"
+    path.write_bytes(content)
+    with pytest.raises(ArchiveError, match=message):
+        detect_bundle_type(str(path))
+
+
+def test_corrupt_gzip_is_a_clear_error(tmp_path):
+    archive = build(tmp_path, "tgz", BASE + [("a", "file", os.urandom(200000))])
+    data = open(archive, "rb").read()
+    open(archive, "wb").write(data[: len(data) // 2])
+    (tmp_path / "deploy").mkdir()
+    with pytest.raises(ArchiveError, match="cannot read tgz archive"):
+        unpack_archive(archive, str(tmp_path / "deploy" / "x"))
+    assert os.listdir(tmp_path / "deploy") == []
+
+
+# --- good archives -------------------------------------------------------------------------------
+
+GOOD = [
+    ("appspec.yml", "file", APPSPEC),
+    ("bin", "dir", 0o750),
+    ("bin/run.sh", "file", (b"#!/bin/sh\necho hi\n", 0o755)),
+    ("bin/suid", "file", (b"x", 0o4755)),
+    ("bin/sgid", "file", (b"x", 0o2755)),
+    ("conf/app.ini", "file", b"[a]\n"),
+    ("conf/current.ini", "symlink", "app.ini"),
+    ("shared", "symlink", "conf"),
+    ("up", "symlink", "conf/../bin/run.sh"),
+]
+
+
+@pytest.mark.parametrize("fmt", ["tar", "tgz", "zip"])
+@pytest.mark.parametrize("allow_setuid", [False, True])
+def test_good_archive_is_unpacked_with_modes_and_links(tmp_path, fmt, allow_setuid):
+    archive = build(tmp_path, fmt, GOOD)
+    target = tmp_path / "deploy" / "deployment-archive"
+    result = unpack_archive(archive, str(target), allow_setuid=allow_setuid)
+    assert result.bundle_type == fmt
+    assert result.symlinks == 3 and result.hoisted is None
+    assert (target / "appspec.yml").read_bytes() == APPSPEC
+    assert stat.S_IMODE(os.stat(target / "bin/run.sh").st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(target / "bin").st_mode) == 0o750
+    assert stat.S_IMODE(os.stat(target / "conf").st_mode) == 0o755  # implicit parent
+    suid = stat.S_IMODE(os.stat(target / "bin/suid").st_mode)
+    sgid = stat.S_IMODE(os.stat(target / "bin/sgid").st_mode)
+    assert (suid, sgid) == ((0o4755, 0o2755) if allow_setuid else (0o755, 0o755))
+    assert os.readlink(target / "conf/current.ini") == "app.ini"
+    assert (target / "shared" / "app.ini").read_bytes() == b"[a]\n"
+    assert (target / "up").read_bytes().startswith(b"#!/bin/sh")
+    assert sorted(os.listdir(tmp_path / "deploy")) == ["deployment-archive"]
+
+
+def test_tar_hardlink_inside_is_kept(tmp_path):
+    archive = build(tmp_path, "tar", BASE + [("a", "file", b"data"), ("b", "hardlink", "a")])
+    target = tmp_path / "out"
+    unpack_archive(archive, str(target))
+    assert os.stat(target / "a").st_ino == os.stat(target / "b").st_ino
+
+
+@pytest.mark.parametrize("fmt", ["tar", "tgz", "zip"])
+def test_single_top_folder_with_appspec_is_hoisted(tmp_path, fmt):
+    archive = build(
+        tmp_path,
+        fmt,
+        [("webapp-1.2/appspec.yml", "file", APPSPEC), ("webapp-1.2/app/main.py", "file", b"print(1)\n"), ("webapp-1.2/app/link", "symlink", "../appspec.yml")],
+    )
+    target = tmp_path / "deploy" / "deployment-archive"
+    result = unpack_archive(archive, str(target))
+    assert result.hoisted == "webapp-1.2"
+    assert (target / "appspec.yml").read_bytes() == APPSPEC
+    assert (target / "app/link").read_bytes() == APPSPEC
+    assert sorted(os.listdir(tmp_path / "deploy")) == ["deployment-archive"]
+
+
+def test_single_top_folder_without_appspec_is_not_hoisted(tmp_path):
+    archive = build(tmp_path, "tar", [("data/readme.txt", "file", b"x")])
+    result = unpack_archive(archive, str(tmp_path / "out"))
+    assert result.hoisted is None and (tmp_path / "out/data/readme.txt").exists()
+
+
+@pytest.mark.parametrize("fmt", ["tar", "zip"])
+def test_symlink_leaving_the_hoisted_folder_is_refused(tmp_path, fmt):
+    """Inside the archive it is fine, but once the folder is lifted it would point at the deployment dir."""
+    archive = build(tmp_path, fmt, [("top/appspec.yml", "file", APPSPEC), ("top/logs", "symlink", "../logs")])
+    (tmp_path / "deploy").mkdir()
+    with pytest.raises(ArchiveError, match="outside the folder 'top'"):
+        unpack_archive(archive, str(tmp_path / "deploy" / "deployment-archive"))
+    assert_nothing_left(tmp_path)
+
+
+def test_type_is_recognised_by_content_not_name(tmp_path):
+    tar_named_zip = make_tar(tmp_path / "bundle.zip", BASE)
+    zip_named_tar = make_zip(tmp_path / "bundle.tar", BASE)
+    tgz_named_tar = make_tar(tmp_path / "x.tar", BASE, compress=True)
+    assert [detect_bundle_type(p) for p in (tar_named_zip, zip_named_tar, tgz_named_tar)] == ["tar", "zip", "tgz"]
+    unpack_archive(tar_named_zip, str(tmp_path / "o1"))
+    unpack_archive(zip_named_tar, str(tmp_path / "o2"))
+    assert (tmp_path / "o1/appspec.yml").exists() and (tmp_path / "o2/appspec.yml").exists()
+
+
+def test_existing_target_is_replaced_and_kept_on_failure(tmp_path):
+    target = tmp_path / "deploy" / "deployment-archive"
+    unpack_archive(build(tmp_path, "tar", BASE + [("old", "file", b"1")]), str(target))
+    bad = make_tar(tmp_path / "bad.tar", BASE + [("../evil", "file", b"x")])
+    with pytest.raises(ArchiveError):
+        unpack_archive(bad, str(target))
+    assert (target / "old").exists()
+
+    def reject(_content):
+        raise ArchiveError("no thanks")
+
+    new = make_tar(tmp_path / "new.tar", BASE + [("new", "file", b"2")])
+    with pytest.raises(ArchiveError, match="no thanks"):
+        unpack_archive(new, str(target), check=reject)
+    assert (target / "old").exists() and not (target / "new").exists()
+    unpack_archive(new, str(target))
+    assert (target / "new").exists() and not (target / "old").exists()
+    assert sorted(os.listdir(tmp_path / "deploy")) == ["deployment-archive"]
+
+
+def test_old_v7_and_pax_tar_formats_are_read(tmp_path):
+    for fmt in (tarfile.USTAR_FORMAT, tarfile.PAX_FORMAT):
+        path = tmp_path / ("f%d.tar" % fmt)
+        with tarfile.open(path, "w", format=fmt) as archive:
+            info = tarfile.TarInfo("appspec.yml")
+            info.size = len(APPSPEC)
+            archive.addfile(info, io.BytesIO(APPSPEC))
+        assert detect_bundle_type(str(path)) == "tar"
+        unpack_archive(str(path), str(tmp_path / ("out%d" % fmt)))

@@ -1,0 +1,301 @@
+"""Staging into the agent's layout: reuse, retention, check mode, and every source end to end."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+import time
+
+import pytest
+
+from bundle_fixtures import git_repo, http_server, moto_endpoint, s3  # noqa: F401 pylint: disable=unused-import
+
+from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
+from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot, deployment_group_id
+from ansible_collections.appspec.deploy.plugins.module_utils._staging import StageOptions, stage
+
+GID = "group-1"
+APPSPEC = b"version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: scripts/after.sh\n"
+
+
+def revision(path, marker="1", appspec=APPSPEC, top=None):
+    """A tar revision with an appspec and a marker file; returns (path, sha256)."""
+    with tarfile.open(str(path), "w:gz" if str(path).endswith("gz") else "w") as archive:
+        for name, data in (("appspec.yml", appspec), ("scripts/after.sh", b"#!/bin/sh\n"), ("marker", marker.encode())):
+            info = tarfile.TarInfo(("%s/%s" % (top, name)) if top else name)
+            info.size = len(data)
+            info.mode = 0o755
+            archive.addfile(info, io.BytesIO(data))
+    return str(path), hashlib.sha256(open(str(path), "rb").read()).hexdigest()
+
+
+def opts(root, deployment_id, rev, **kw):
+    kw.setdefault("deployment_group_id", GID)
+    kw.setdefault("remote_src", True)
+    return StageOptions(rev, deployment_id, root_dir=str(root), **kw)
+
+
+@pytest.fixture
+def root(tmp_path):
+    return tmp_path / "root"
+
+
+def test_stage_local_file_lays_out_like_the_agent(tmp_path, root):
+    rev, sha = revision(tmp_path / "rev.tar")
+    result = stage(opts(root, "d-AAAAAAAA1", rev, sha256=sha))
+    ddir = root / GID / "d-AAAAAAAA1"
+    assert result["changed"] is True and result["reused"] is False
+    assert result["deployment_dir"] == str(ddir)
+    assert result["archive_dir"] == str(ddir / "deployment-archive")
+    assert result["bundle_path"] == str(ddir / "bundle.tar")
+    assert (result["sha256"], result["size"], result["bundle_type"]) == (sha, os.path.getsize(rev), "tar")
+    assert result["compute_platform"] == "server"
+    assert result["appspec"]["hooks"]["AfterInstall"][0]["location"] == "scripts/after.sh"
+    assert sorted(os.listdir(ddir)) == [".bundle-info.json", "bundle.tar", "deployment-archive", "logs"]
+    assert (ddir / "deployment-archive" / "marker").read_text() == "1"
+    record = root / "deployment-instructions" / ("%s_most_recent_install" % GID)
+    assert record.read_text() == str(ddir)  # no trailing newline, as the agent writes it
+    assert os.path.exists(rev)  # a user's file on the host is copied, not moved
+
+
+def test_group_id_from_application_and_group(tmp_path, root):
+    rev = revision(tmp_path / "rev.tar")[0]
+    result = stage(StageOptions(rev, "d-AAAAAAAA1", remote_src=True, root_dir=str(root), application_name="app",
+                                deployment_group_name="prod"))
+    assert result["deployment_group_id"] == deployment_group_id("app", "prod")
+    assert os.path.isdir(root / deployment_group_id("app", "prod") / "d-AAAAAAAA1" / "deployment-archive")
+    with pytest.raises(DeployError, match="give deployment_group_id"):
+        stage(StageOptions(rev, "d-AAAAAAAA1", remote_src=True, root_dir=str(root), application_name="app"))
+
+
+def test_same_deployment_again_is_unchanged(tmp_path, root):
+    rev, sha = revision(tmp_path / "rev.tar")
+    stage(opts(root, "d-AAAAAAAA1", rev, sha256=sha))
+    archive_inode = os.stat(root / GID / "d-AAAAAAAA1" / "deployment-archive" / "marker").st_ino
+    again = stage(opts(root, "d-AAAAAAAA1", rev, sha256=sha))
+    assert (again["changed"], again["reused"], again["bytes_transferred"]) == (False, True, 0)
+    assert os.stat(root / GID / "d-AAAAAAAA1" / "deployment-archive" / "marker").st_ino == archive_inode
+
+
+def test_same_revision_new_deployment_is_reused_with_hard_links(tmp_path, root):
+    rev, sha = revision(tmp_path / "rev.tar")
+    stage(opts(root, "d-AAAAAAAA1", rev, sha256=sha))
+    # The probe of the action plugin: no file, only the checksum.
+    result = stage(opts(root, "d-AAAAAAAA2", "", sha256=sha))
+    assert (result["changed"], result["reused"], result["bytes_transferred"]) == (False, True, 0)
+    assert result["reused_from"] == str(root / GID / "d-AAAAAAAA1")
+    old, new = root / GID / "d-AAAAAAAA1", root / GID / "d-AAAAAAAA2"
+    assert os.stat(old / "deployment-archive/marker").st_ino == os.stat(new / "deployment-archive/marker").st_ino
+    assert os.stat(old / "bundle.tar").st_ino == os.stat(new / "bundle.tar").st_ino
+    assert sorted(os.listdir(new)) == [".bundle-info.json", "bundle.tar", "deployment-archive", "logs"]
+    assert json.loads((new / ".bundle-info.json").read_text())["deployment_id"] == "d-AAAAAAAA2"
+    assert result["appspec"]["os"] == "linux" and result["sha256"] == sha
+    record = root / "deployment-instructions" / ("%s_most_recent_install" % GID)
+    assert record.read_text() == str(new)
+
+
+def test_probe_without_staged_revision_reports_revision_missing(root):
+    with pytest.raises(DeployError, match="not staged on this host") as err:
+        stage(opts(root, "d-AAAAAAAA1", "", sha256="a" * 64))
+    assert err.value.details["revision_missing"] is True
+    assert err.value.details["deployment_dir"] == str(root / GID / "d-AAAAAAAA1")
+    assert not root.exists()
+
+
+def test_sha256_mismatch_stages_nothing(tmp_path, root):
+    rev = revision(tmp_path / "rev.tar")[0]
+    with pytest.raises(DeployError, match="sha256 mismatch"):
+        stage(opts(root, "d-AAAAAAAA1", rev, sha256="0" * 64))
+    assert os.listdir(root / GID) == []
+    assert not (root / "deployment-instructions").exists()
+
+
+@pytest.mark.parametrize("hostile", [False, True])
+def test_uploaded_file_with_wrong_sha256_stages_nothing(tmp_path, root, hostile):
+    """An upload is moved into place and hashed while it is unpacked: the mismatch still wins."""
+    upload = tmp_path / "upload"
+    if hostile:
+        with tarfile.open(str(upload), "w") as archive:
+            info = tarfile.TarInfo("../evil")
+            archive.addfile(info, io.BytesIO(b""))
+    else:
+        revision(upload)
+    with pytest.raises(DeployError, match="sha256 mismatch"):
+        stage(opts(root, "d-AAAAAAAA1", str(upload), sha256="0" * 64, consume_upload=True))
+    assert os.listdir(root / GID) == [] and not upload.exists()
+
+
+def test_uploaded_file_is_moved(tmp_path, root):
+    upload = tmp_path / "upload"
+    sha = revision(upload)[1]
+    inode = os.stat(upload).st_ino
+    result = stage(opts(root, "d-AAAAAAAA1", str(upload), sha256=sha, consume_upload=True))
+    assert result["changed"] and not upload.exists()
+    assert os.stat(result["bundle_path"]).st_ino == inode
+
+
+def test_bad_appspec_fails_with_the_parsers_error_and_stages_nothing(tmp_path, root):
+    rev = revision(tmp_path / "rev.tar", appspec=b"version: 0.0\nos: windows-ish\nhooks: [1]\n")[0]
+    with pytest.raises(DeployError) as err:
+        stage(opts(root, "d-AAAAAAAA1", rev))
+    assert type(err.value).__name__ == "AppSpecError" and err.value.details["errors"]
+    assert os.listdir(root / GID) == []
+
+
+def test_lambda_appspec_is_not_deployable(tmp_path, root):
+    appspec = (b"version: 0.0\nResources:\n  - fn:\n      Type: AWS::Lambda::Function\n      Properties:\n"
+               b"        Name: f\n        Alias: live\n        CurrentVersion: '1'\n        TargetVersion: '2'\n")
+    rev = revision(tmp_path / "rev.tar", appspec=appspec)[0]
+    with pytest.raises(DeployError, match="cannot be deployed to hosts"):
+        stage(opts(root, "d-AAAAAAAA1", rev))
+    assert os.listdir(root / GID) == []
+
+
+def test_hostile_archive_stages_nothing(tmp_path, root):
+    path = tmp_path / "evil.tar"
+    with tarfile.open(str(path), "w") as archive:
+        for name in ("appspec.yml", "../../evil"):
+            info = tarfile.TarInfo(name)
+            info.size = len(APPSPEC)
+            archive.addfile(info, io.BytesIO(APPSPEC))
+    with pytest.raises(DeployError, match="'..' path component"):
+        stage(opts(root, "d-AAAAAAAA1", str(path)))
+    assert os.listdir(root / GID) == [] and not (tmp_path / "evil").exists()
+
+
+def test_restaging_a_deployment_with_another_revision_replaces_it(tmp_path, root):
+    rev1, sha1 = revision(tmp_path / "one.tar", "1")
+    rev2, sha2 = revision(tmp_path / "two.tgz", "2")
+    stage(opts(root, "d-AAAAAAAA1", rev1, sha256=sha1))
+    result = stage(opts(root, "d-AAAAAAAA1", rev2, sha256=sha2))
+    ddir = root / GID / "d-AAAAAAAA1"
+    assert result["changed"] and result["bundle_type"] == "tgz"
+    assert sorted(os.listdir(ddir)) == [".bundle-info.json", "bundle.tgz", "deployment-archive", "logs"]
+    assert (ddir / "deployment-archive/marker").read_text() == "2"
+
+
+def test_hoisted_revision(tmp_path, root):
+    rev = revision(tmp_path / "rev.tgz", top="webapp-main")[0]
+    result = stage(opts(root, "d-AAAAAAAA1", rev))
+    assert result["hoisted"] == "webapp-main"
+    assert (root / GID / "d-AAAAAAAA1" / "deployment-archive" / "appspec.yml").exists()
+
+
+def test_check_mode_changes_nothing(tmp_path, root):
+    rev, sha = revision(tmp_path / "rev.tar")
+    result = stage(opts(root, "d-AAAAAAAA1", rev, sha256=sha), check_mode=True)
+    assert result["changed"] is True and "would fetch" in result["msg"]
+    assert result["deployment_dir"] == str(root / GID / "d-AAAAAAAA1") and result["size"] == os.path.getsize(rev)
+    assert not root.exists()
+    stage(opts(root, "d-AAAAAAAA1", rev, sha256=sha))
+    before = sorted(os.listdir(root / GID))
+    reuse = stage(opts(root, "d-AAAAAAAA2", "", sha256=sha), check_mode=True)
+    assert (reuse["changed"], reuse["reused"]) == (False, True) and "would reuse" in reuse["msg"]
+    assert reuse["appspec"]["os"] == "linux"
+    assert sorted(os.listdir(root / GID)) == before
+
+
+# --- retention -------------------------------------------------------------------------------------
+
+
+def _stage_many(tmp_path, root, count, max_revisions=3, **kw):
+    results = []
+    for number in range(1, count + 1):
+        rev, sha = revision(tmp_path / ("r%d.tar" % number), str(number))
+        results.append(stage(opts(root, "d-00000000%d" % number, rev, sha256=sha, max_revisions=max_revisions, **kw)))
+        ddir = root / GID / ("d-00000000%d" % number)
+        os.utime(ddir, (time.time() - 1000 + number, time.time() - 1000 + number))
+    return results
+
+
+def test_retention_keeps_max_revisions(tmp_path, root):
+    results = _stage_many(tmp_path, root, 6, max_revisions=3)
+    assert sorted(os.listdir(root / GID)) == ["d-000000004", "d-000000005", "d-000000006"]
+    assert results[-1]["pruned"] == [str(root / GID / "d-000000003")]
+
+
+def test_retention_never_removes_protected_deployments(tmp_path, root):
+    layout = DeploymentRoot(str(root))
+    _stage_many(tmp_path, root, 2, max_revisions=10)
+    layout.write_record(GID, "last_successful_install", str(root / GID / "d-000000001"))
+    layout.write_record(GID, "last_good_deployment", str(root / GID / "d-000000002"))
+    release_root = tmp_path / "release"
+    (release_root / "releases" / "d-000000003").mkdir(parents=True)
+    os.symlink("releases/d-000000003", str(release_root / "current"))
+    for number in range(3, 9):
+        rev, sha = revision(tmp_path / ("r%d.tar" % number), str(number))
+        stage(opts(root, "d-00000000%d" % number, rev, sha256=sha, max_revisions=2, release_root=str(release_root)))
+        os.utime(root / GID / ("d-00000000%d" % number), (time.time() - 100 + number,) * 2)
+    # 1: last successful, 2: last good, 3: current release, 8: being deployed. Everything else went.
+    assert sorted(os.listdir(root / GID)) == ["d-000000001", "d-000000002", "d-000000003", "d-000000008"]
+
+
+def test_retention_without_release_root_and_check_mode(tmp_path, root):
+    _stage_many(tmp_path, root, 3, max_revisions=5)
+    rev, sha = revision(tmp_path / "r9.tar", "9")
+    result = stage(opts(root, "d-000000009", rev, sha256=sha, max_revisions=1), check_mode=True)
+    assert result["pruned"] == [] and len(os.listdir(root / GID)) == 3  # nothing staged, nothing pruned
+    result = stage(opts(root, "d-000000009", rev, sha256=sha, max_revisions=1))
+    assert sorted(os.listdir(root / GID)) == ["d-000000009"]
+    assert len(result["pruned"]) == 3
+
+
+def test_max_revisions_must_be_positive(tmp_path, root):
+    rev = revision(tmp_path / "rev.tar")[0]
+    with pytest.raises(DeployError, match="at least 1"):
+        stage(opts(root, "d-AAAAAAAA1", rev, max_revisions=0))
+
+
+# --- sources end to end ---------------------------------------------------------------------------
+
+
+def test_stage_from_http(tmp_path, root, http_server):
+    rev, sha = revision(http_server.root / "rev.tgz")
+    http_server.require({"X-Token": "t"})
+    url = http_server.url("rev.tgz")
+    result = stage(opts(root, "d-AAAAAAAA1", url, remote_src=False, headers={"X-Token": "t"}, sha256=sha))
+    assert result["changed"] and result["bytes_transferred"] == os.path.getsize(rev)
+    assert result["source"] == {"type": "url", "revision": url, "identity": {"url": url}}
+    # Without sha256 the URL has to be read to know; the staged copy is still reused.
+    again = stage(opts(root, "d-AAAAAAAA2", url, remote_src=False, headers={"X-Token": "t"}))
+    assert (again["changed"], again["reused"]) == (False, True)
+    with pytest.raises(DeployError, match="sha256 mismatch"):
+        stage(opts(root, "d-AAAAAAAA3", url, remote_src=False, headers={"X-Token": "t"}, sha256="f" * 64))
+    assert sorted(os.listdir(root / GID)) == ["d-AAAAAAAA1", "d-AAAAAAAA2"]
+
+
+def test_stage_from_s3_with_version_and_reuse(tmp_path, root, s3):
+    s3.create_bucket(Bucket="stage-bucket")
+    s3.put_bucket_versioning(Bucket="stage-bucket", VersioningConfiguration={"Status": "Enabled"})
+    rev1 = revision(tmp_path / "one.tar", "1")[0]
+    rev2 = revision(tmp_path / "two.tar", "2")[0]
+    v1 = s3.put_object(Bucket="stage-bucket", Key="app.tar", Body=open(rev1, "rb").read())["VersionId"]
+    s3.put_object(Bucket="stage-bucket", Key="app.tar", Body=open(rev2, "rb").read())
+    kw = dict(remote_src=False, s3_endpoint_url=s3.endpoint, s3_region="us-east-1")
+    result = stage(opts(root, "d-AAAAAAAA1", "s3://stage-bucket/app.tar", s3_version_id=v1, **kw))
+    assert (root / GID / "d-AAAAAAAA1" / "deployment-archive" / "marker").read_text() == "1"
+    assert result["bundle_env"] == {"BUNDLE_BUCKET": "stage-bucket", "BUNDLE_KEY": "app.tar", "BUNDLE_VERSION": v1,
+                                    "BUNDLE_ETAG": hashlib.md5(open(rev1, "rb").read()).hexdigest()}
+    # Same object version again, no sha256 given: a HEAD request tells it is staged already.
+    again = stage(opts(root, "d-AAAAAAAA2", "s3://stage-bucket/app.tar", s3_version_id=v1, **kw))
+    assert (again["changed"], again["reused"], again["bytes_transferred"]) == (False, True, 0)
+    assert again["bundle_env"] == result["bundle_env"]
+    latest = stage(opts(root, "d-AAAAAAAA3", "s3://stage-bucket/app.tar", **kw))
+    assert latest["changed"] and latest["bundle_env"]["BUNDLE_VERSION"] != v1
+    assert (root / GID / "d-AAAAAAAA3" / "deployment-archive" / "marker").read_text() == "2"
+
+
+def test_stage_from_git_records_the_commit(tmp_path, root, git_repo):
+    kw = dict(remote_src=False, revision_type="git")
+    result = stage(opts(root, "d-AAAAAAAA1", git_repo.path, git_ref="v1", **kw))
+    assert result["bundle_env"] == {"BUNDLE_COMMIT": git_repo.first}
+    assert result["source"]["identity"]["commit"] == git_repo.first
+    assert (root / GID / "d-AAAAAAAA1" / "deployment-archive" / "version.txt").read_text() == "1\n"
+    again = stage(opts(root, "d-AAAAAAAA2", git_repo.path, git_ref=git_repo.first, **kw))
+    assert (again["changed"], again["reused"], again["bytes_transferred"]) == (False, True, 0)
+    assert again["bundle_env"] == {"BUNDLE_COMMIT": git_repo.first}
+    head = stage(opts(root, "d-AAAAAAAA3", git_repo.path, **kw))
+    assert head["bundle_env"] == {"BUNDLE_COMMIT": git_repo.second} and head["changed"]

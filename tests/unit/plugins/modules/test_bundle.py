@@ -1,0 +1,94 @@
+# -*- coding: utf-8 -*-
+# Copyright: appspec.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""bundle's main(), driven through patch_module_args with real files."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tarfile
+import typing as t
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.appspec.deploy.plugins.modules import bundle
+
+APPSPEC = b"version: 0.0\nos: linux\n"
+
+
+def run(capsys: t.Any, args: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            bundle.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def make_revision(path: t.Any, setuid: bool = False) -> str:
+    with tarfile.open(str(path), "w:gz") as archive:
+        for name, data, mode in (("appspec.yml", APPSPEC, 0o644), ("bin/tool", b"x", 0o4755 if setuid else 0o755)):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), mode
+            archive.addfile(info, io.BytesIO(data))
+    return hashlib.sha256(open(str(path), "rb").read()).hexdigest()
+
+
+def base(tmp_path: t.Any, **kw: t.Any) -> t.Dict[str, t.Any]:
+    args = {"deployment_id": "d-AAAAAAAA1", "application_name": "app", "deployment_group_name": "prod",
+            "root_dir": str(tmp_path / "root"), "remote_src": True}
+    args.update(kw)
+    return args
+
+
+def test_stage_then_unchanged(capsys: t.Any, tmp_path: t.Any) -> None:
+    sha = make_revision(tmp_path / "rev.tgz")
+    first = run(capsys, base(tmp_path, revision=str(tmp_path / "rev.tgz"), sha256=sha, _ansible_diff=True))
+    assert first["changed"] is True and first["sha256"] == sha and first["bundle_type"] == "tgz"
+    assert first["diff"] == {"before": {"deployment_dir": first["deployment_dir"], "sha256": None},
+                             "after": {"deployment_dir": first["deployment_dir"], "sha256": sha}}
+    assert os.stat(os.path.join(first["archive_dir"], "bin/tool")).st_mode & 0o7777 == 0o755
+    second = run(capsys, base(tmp_path, revision=str(tmp_path / "rev.tgz"), sha256=sha))
+    assert (second["changed"], second["reused"], second["bytes_transferred"]) == (False, True, 0)
+    assert "diff" not in second
+
+
+def test_allow_setuid_and_size_limit(capsys: t.Any, tmp_path: t.Any) -> None:
+    make_revision(tmp_path / "rev.tgz", setuid=True)
+    kept = run(capsys, base(tmp_path, revision=str(tmp_path / "rev.tgz"), allow_setuid=True))
+    assert os.stat(os.path.join(kept["archive_dir"], "bin/tool")).st_mode & 0o7777 == 0o4755
+    small = run(capsys, base(tmp_path, revision=str(tmp_path / "rev.tgz"), root_dir=str(tmp_path / "other"),
+                             max_unpacked_size="10B"))
+    assert small["failed"] is True and "more than the limit of 10 bytes" in small["msg"]
+    bad = run(capsys, base(tmp_path, revision=str(tmp_path / "rev.tgz"), max_unpacked_size="lots"))
+    assert bad["failed"] is True and bad["msg"].startswith("max_unpacked_size:")
+
+
+def test_probe_failure_carries_revision_missing(capsys: t.Any, tmp_path: t.Any) -> None:
+    result = run(capsys, base(tmp_path, revision="", sha256="a" * 64))
+    assert result["failed"] is True and result["revision_missing"] is True
+    assert result["deployment_dir"].endswith("/d-AAAAAAAA1")
+
+
+def test_controller_path_without_action_plugin_is_refused(capsys: t.Any, tmp_path: t.Any) -> None:
+    result = run(capsys, base(tmp_path, revision="/nonexistent/rev.tgz", remote_src=False))
+    assert result["failed"] is True and "transferred by the bundle action plugin" in result["msg"]
+
+
+def test_check_mode(capsys: t.Any, tmp_path: t.Any) -> None:
+    make_revision(tmp_path / "rev.tgz")
+    result = run(capsys, base(tmp_path, revision=str(tmp_path / "rev.tgz"), _ansible_check_mode=True))
+    assert result["changed"] is True and "would fetch" in result["msg"]
+    assert not (tmp_path / "root").exists()
+
+
+def test_upload_in_the_task_tmpdir_is_consumed(capsys: t.Any, tmp_path: t.Any) -> None:
+    """The action plugin's upload is moved (not copied) and its temp dir removed by the module."""
+    tmpdir = tmp_path / "ansible-tmp-1"
+    tmpdir.mkdir()
+    sha = make_revision(tmpdir / "bundle-upload")
+    result = run(capsys, base(tmp_path, revision=str(tmpdir / "bundle-upload"), sha256=sha,
+                              _ansible_tmpdir=str(tmpdir)))
+    assert result["changed"] is True and not tmpdir.exists()
