@@ -765,6 +765,19 @@ class EventContext:
         """The archive of the revision this call deploys (``archive_dir`` or the deployment's)."""
         return self.archive_dir or self.root.archive_dir(self.deployment_group_id, self.deployment_id)
 
+    @property
+    def revision_deployment_id(self) -> str:
+        """The deployment that staged the revision run here: ``archive_dir``'s own, or this one.
+
+        In release mode it names the release, so a rollback re-running an older revision's hooks
+        gets that revision's RELEASE_DIR.
+        """
+        if self.archive_dir:
+            parent, leaf = os.path.split(os.path.normpath(self.archive_dir))
+            if leaf == "deployment-archive" and os.path.dirname(parent) == self.root.group_dir(self.deployment_group_id):
+                return os.path.basename(parent)
+        return self.deployment_id
+
     def variables(self, event: str) -> t.Dict[str, t.Optional[str]]:
         values = {}  # type: t.Dict[str, t.Optional[str]]
         values.update(self.bundle_env or {})

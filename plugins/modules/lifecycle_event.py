@@ -118,9 +118,10 @@ options:
     version_added: 0.1.0
   release_root:
     description:
-      - Release mode. The revision is installed as C(<release_root>/releases/<deployment_id>), C(current) is
+      - Release mode. The revision is installed as C(<release_root>/releases/<id>), C(current) is
         switched to it right after V(AfterInstall), and scripts get C(RELEASE_ROOT), C(RELEASE_DIR) and
-        C(PREVIOUS_RELEASE_DIR).
+        C(PREVIOUS_RELEASE_DIR). C(<id>) is O(deployment_id), or with O(archive_dir) the deployment that
+        staged that revision (so a rollback re-running an older revision sees that revision's release).
     type: path
     version_added: 0.1.0
   file_exists_behavior:
@@ -366,7 +367,7 @@ def _install_step(params: t.Dict[str, t.Any], ctx: EventContext, diffs: t.List[t
     parsed = load_appspec(archive)
     if params["release_root"]:
         created = _release_root(params["release_root"]).create_release(
-            ctx.deployment_id, archive, parsed, shared_paths=params["shared_paths"], check_mode=ctx.check_mode,
+            ctx.revision_deployment_id, archive, parsed, shared_paths=params["shared_paths"], check_mode=ctx.check_mode,
         )
         if created.get("files_outside_release"):
             ctx.warnings.append(
@@ -388,7 +389,7 @@ def _switch_step(params: t.Dict[str, t.Any], ctx: EventContext) -> t.Dict[str, t
     """Release mode: point ``current`` at this deployment's release (temp link + rename)."""
     if ctx.check_mode:  # the release does not exist yet in check mode: the switch is a prediction
         return {"switch": {"changed": True, "current": ctx.release_dir, "previous_dir": ctx.previous_release_dir}}
-    return {"switch": _release_root(params["release_root"]).switch(ctx.deployment_id)}
+    return {"switch": _release_root(params["release_root"]).switch(ctx.revision_deployment_id)}
 
 
 def _lock_step(params: t.Dict[str, t.Any], gid: str, action: str, check_mode: bool) -> t.Optional[t.Dict[str, t.Any]]:
@@ -407,8 +408,8 @@ def _mark_success(params: t.Dict[str, t.Any], ctx: EventContext) -> None:
     ctx.root.write_record(ctx.deployment_group_id, "last_good_deployment", deployment_dir)
     if params["release_root"]:
         releases = _release_root(params["release_root"])
-        if releases.is_finished(ctx.deployment_id):
-            releases.mark(ctx.deployment_id, "good")
+        if releases.is_finished(ctx.revision_deployment_id):
+            releases.mark(ctx.revision_deployment_id, "good")
         try:
             pruned = releases.prune(params["keep_releases"])
         except DeployError as err:
@@ -421,8 +422,8 @@ def _mark_failed(params: t.Dict[str, t.Any], ctx: EventContext) -> None:
     """Release mode: a release whose lifecycle failed is marked bad (never a rollback target)."""
     if params["release_root"]:
         releases = _release_root(params["release_root"])
-        if releases.is_finished(ctx.deployment_id):
-            releases.mark(ctx.deployment_id, "bad")
+        if releases.is_finished(ctx.revision_deployment_id):
+            releases.mark(ctx.revision_deployment_id, "bad")
 
 
 # --- The module ------------------------------------------------------------------------------------
@@ -434,9 +435,6 @@ def run(params: t.Dict[str, t.Any], check_mode: bool) -> t.Dict[str, t.Any]:
         raise DeployError("output_tail_bytes must be 0 or more, got %d" % params["output_tail_bytes"])
     gid = params["deployment_group_id"] or deployment_group_id(params["application_name"], params["deployment_group_name"])
     root = DeploymentRoot(params["root_dir"])
-    release_dir = previous_release_dir = None  # type: t.Optional[str]
-    if params["release_root"]:
-        release_dir, previous_release_dir = _release_paths(params["release_root"], params["deployment_id"])
     ctx = EventContext(
         root=root,
         deployment_id=params["deployment_id"],
@@ -446,15 +444,15 @@ def run(params: t.Dict[str, t.Any], check_mode: bool) -> t.Dict[str, t.Any]:
         bundle_env=dict((k, None if v is None else str(v)) for k, v in (params["bundle_env"] or {}).items()),
         archive_dir=params["archive_dir"],
         release_root=params["release_root"],
-        release_dir=release_dir,
-        previous_release_dir=previous_release_dir,
         ignore_application_stop_failures=params["ignore_application_stop_failures"],
         output_tail_bytes=params["output_tail_bytes"],
         check_mode=check_mode,
     )
+    if params["release_root"]:
+        ctx.release_dir, ctx.previous_release_dir = _release_paths(params["release_root"], ctx.revision_deployment_id)
     common = {
-        "release_dir": release_dir,
-        "previous_release_dir": previous_release_dir,
+        "release_dir": ctx.release_dir,
+        "previous_release_dir": ctx.previous_release_dir,
         "deployment_group_id": gid,
         "deployment_dir": ctx.deployment_dir,
         "lock": None,

@@ -247,3 +247,31 @@ def test_release_mode_switches_current_after_after_install(capsys, tmp_path):
     ]
     assert os.readlink(str(release_root / "current")) == "releases/d-REL000002"
     assert (release_root / "releases" / "d-REL000001").is_dir()  # the previous good release survives pruning
+
+
+def test_release_mode_rollback_sees_the_older_revisions_release(capsys, tmp_path):
+    """Re-running an older revision's hooks (archive_dir) gives them that revision's RELEASE_DIR."""
+    root = DeploymentRoot(str(tmp_path / "root"))
+    release_root = tmp_path / "srv"
+    trace = tmp_path / "trace"
+    appspec = """
+        version: 0.0
+        os: linux
+        hooks:
+          ApplicationStart:
+            - location: scripts/hook.sh
+              timeout: 10
+    """
+    hook = '#!/bin/sh\necho "$DEPLOYMENT_ID dir=$RELEASE_DIR" >> %s\n' % trace
+    for deployment_id in ("d-REL000001", "d-REL000002"):
+        stage(root, deployment_id, appspec, {"scripts/hook.sh": hook})
+        result = run_module(capsys, events=["Install", "ApplicationStart"], release_root=str(release_root),
+                            mark_success=True, **common(root, deployment_id))
+        assert not result.get("failed"), result
+    older = root.archive_dir(GID, "d-REL000001")
+    result = run_module(capsys, events=["ApplicationStart"], release_root=str(release_root), archive_dir=older,
+                        mark_success=True, **common(root, "d-ROLLBACK1"))
+    assert not result.get("failed"), result
+    assert result["release_dir"] == str(release_root / "releases" / "d-REL000001")
+    assert trace.read_text().splitlines()[-1] == "d-ROLLBACK1 dir=%s" % (release_root / "releases" / "d-REL000001")
+    assert not (release_root / "releases" / "d-ROLLBACK1").exists()
