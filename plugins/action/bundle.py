@@ -243,7 +243,10 @@ class ActionModule(ActionBase):
             self._make_tmp_path()
         remote = self._connection._shell.join_path(self._connection._shell.tmpdir, "bundle-upload")
         self._transfer_file(local_file, remote)
-        self._fixup_perms2((self._connection._shell.tmpdir, remote))
+        if self._is_become_unprivileged():
+            # Only another unprivileged user needs access granted (ACLs); the login user and root can read
+            # the upload already, and it is never executed: no `chmod u+rwx` round trip for them.
+            self._fixup_perms2((self._connection._shell.tmpdir, remote))
         staged = self._execute_module(module_name=MODULE, module_args=dict(module_args, revision=remote),
                                       task_vars=task_vars)
         if not staged.get("failed"):

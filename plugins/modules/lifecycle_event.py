@@ -325,6 +325,14 @@ deployment_dir:
   returned: always
   type: str
   sample: /opt/codedeploy-agent/deployment-root/2b0a4a53-3a5d-5c8e-9d61-0a1f6b3c2d4e/d-ABCDEFGHI
+last_good_deployment:
+  description:
+    - The deployment directory of the last deployment whose whole lifecycle succeeded on this host, as
+      recorded before this task ran (C(<group-id>_last_good_deployment)); null when there is none.
+    - The automatic rollback target of an in-place deployment, read here so that no extra task is needed.
+  returned: always
+  type: str
+  sample: /opt/codedeploy-agent/deployment-root/2b0a4a53-3a5d-5c8e-9d61-0a1f6b3c2d4e/d-ZYXWVUTSR
 lock:
   description: The host lock after the task (its content), or null when the task freed it or left it alone.
   returned: always
@@ -343,6 +351,7 @@ from ansible_collections.appspec.deploy.plugins.module_utils._installer import i
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot, deployment_group_id
 from ansible_collections.appspec.deploy.plugins.module_utils._lock import HostLock
 from ansible_collections.appspec.deploy.plugins.module_utils._releases import ReleaseRoot
+from ansible_collections.appspec.deploy.plugins.module_utils._staging import read_info
 
 
 # --- The steps of the install/release/lock module_utils, as the runner calls them -------------------
@@ -366,8 +375,10 @@ def _install_step(params: t.Dict[str, t.Any], ctx: EventContext, diffs: t.List[t
     archive = ctx.own_archive_dir
     parsed = load_appspec(archive)
     if params["release_root"]:
+        staged = read_info(os.path.dirname(os.path.normpath(archive))) or {}  # what bundle recorded: the sha256
         created = _release_root(params["release_root"]).create_release(
-            ctx.revision_deployment_id, archive, parsed, shared_paths=params["shared_paths"], check_mode=ctx.check_mode,
+            ctx.revision_deployment_id, archive, parsed, sha256=staged.get("sha256"),
+            shared_paths=params["shared_paths"], check_mode=ctx.check_mode,
         )
         if created.get("files_outside_release"):
             ctx.warnings.append(
@@ -455,6 +466,7 @@ def run(params: t.Dict[str, t.Any], check_mode: bool) -> t.Dict[str, t.Any]:
         "previous_release_dir": ctx.previous_release_dir,
         "deployment_group_id": gid,
         "deployment_dir": ctx.deployment_dir,
+        "last_good_deployment": root.read_record(gid, "last_good_deployment"),
         "lock": None,
     }  # type: t.Dict[str, t.Any]
     diffs = []  # type: t.List[t.Dict[str, t.Any]]

@@ -22,7 +22,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.path == "/health":
             body = b"ok\n"
         else:
-            body = ("appspec-example version=%s deployment=%s\n" % (read("VERSION"), read("DEPLOYMENT"))).encode()
+            # release: the directory this server runs from (a release id in release mode).
+            body = ("appspec-example version=%s release=%s deployment=%s\n"
+                    % (read("VERSION"), os.path.basename(HERE), read("DEPLOYMENT"))).encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
