@@ -131,7 +131,8 @@ def test_action_plugin_end_to_end(tmp_path):
         [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", os.path.join(repo, "inventory", "localhost.yml"),
          str(tmp_path / "pb.yml"), "-e", json.dumps({"src": str(src), "root": str(tmp_path / "root")})],
         cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-    data = json.loads(proc.stdout.decode())
+    # raw_decode: aggregate callbacks enabled in ansible.cfg (deployment_summary) may print after the JSON.
+    data = json.JSONDecoder().raw_decode(proc.stdout.decode().lstrip())[0]
     results = [task["hosts"]["localhost"] for task in data["plays"][0]["tasks"]]
     first, reused, checked, _copy, check_changed, stat_d3, changed, wrong = results
     size = os.path.getsize(first["bundle_path"])
