@@ -147,3 +147,30 @@ def test_action_plugin_end_to_end(tmp_path):
     assert os.path.exists(os.path.join(changed["archive_dir"], "new.txt"))
     assert wrong["failed"] is True and "sha256 mismatch" in wrong["msg"]
     assert sorted(os.listdir(str(tmp_path / "root" / "g1"))) == ["d-1", "d-2", "d-3"]
+
+
+def test_upload_needs_no_chmod_round_trip(tmp_path):
+    """Without become to another unprivileged user, the upload is not chmod'ed: one command less per host."""
+    import subprocess
+    import sys
+
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
+    src = tmp_path / "rev"
+    make_tree(src)
+    (tmp_path / "pb.yml").write_text(
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n"
+        "    - appspec.deploy.bundle: {revision: '%s', deployment_id: d-1, deployment_group_id: g1, root_dir: '%s'}\n"
+        % (src, tmp_path / "root"))
+    env = dict(os.environ, APPSPEC_DEPLOY_CACHE_DIR=str(tmp_path / "cache"), ANSIBLE_CONFIG=os.path.join(repo, "ansible.cfg"),
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "ltmp"), ANSIBLE_REMOTE_TMP=str(tmp_path / "rtmp"))
+    proc = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-vvv", "-i",
+         os.path.join(repo, "inventory", "localhost.yml"), str(tmp_path / "pb.yml")],
+        cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, out[-3000:]
+    assert "PUT " in out and "bundle-upload" in out  # the revision was transferred...
+    # ...and not chmod'ed (the local connection does not pipeline: its AnsiballZ file still is).
+    chmods = [line for line in out.splitlines() if "EXEC" in line and "chmod u+" in line]
+    assert not [line for line in chmods if "bundle-upload" in line]
+    assert os.path.isfile(str(tmp_path / "root" / "g1" / "d-1" / "deployment-archive" / "appspec.yml"))
