@@ -14,6 +14,7 @@ description:
     end of the run, prints one table of hosts by lifecycle event (status and seconds), the way the
     CodeDeploy console lists instance events.
   - With O(summary_file) set, also writes the same report as JSON (hosts, events, scripts, failures).
+  - The table is left out when the stdout callback writes JSON, so that its output stays one document.
   - Enable it with C(callbacks_enabled = appspec.deploy.deployment_summary) in C(ansible.cfg).
 author:
   - appspec.deploy developers (@appspec-deploy)
@@ -32,6 +33,7 @@ import json
 import time
 import typing as t
 
+from ansible import constants as C
 from ansible.plugins.callback import CallbackBase
 
 LIFECYCLE_ACTIONS = ("appspec.deploy.lifecycle_event", "lifecycle_event")
@@ -79,13 +81,17 @@ class CallbackModule(CallbackBase):
     def v2_playbook_on_stats(self, stats: t.Any) -> None:
         if not self.hosts:
             return
-        self._display.banner("APPSPEC DEPLOYMENT SUMMARY")
-        for line in render_table(self.hosts):
-            self._display.display(line)
         path = self.get_option("summary_file")
         if path:
             with open(path, "w", encoding="utf-8") as handle:
                 json.dump({"hosts": self.hosts}, handle, indent=2, sort_keys=True)
+        # A machine-readable stdout (the json callbacks) must stay one document: nothing after it.
+        if "json" in str(C.config.get_config_value("DEFAULT_STDOUT_CALLBACK")):
+            return
+        self._display.banner("APPSPEC DEPLOYMENT SUMMARY")
+        for line in render_table(self.hosts):
+            self._display.display(line)
+        if path:
             self._display.display("summary written to %s" % path)
 
 

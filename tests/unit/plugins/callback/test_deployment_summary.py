@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from ansible_collections.appspec.deploy.plugins.callback.deployment_summary import render_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
@@ -25,7 +27,8 @@ def test_render_table_lists_events_in_run_order_and_marks_failures() -> None:
     assert lines[2].split() == ["web2", "-", "FAILED", "1.2s"]
 
 
-def test_playbook_run_writes_per_host_per_event_report(tmp_path) -> None:
+@pytest.mark.parametrize("stdout_callback", ["default", "ansible.posix.json"])
+def test_playbook_run_writes_per_host_per_event_report(tmp_path, stdout_callback) -> None:
     revision = tmp_path / "revision"
     (revision / "scripts").mkdir(parents=True)
     (revision / "appspec.yml").write_text(textwrap.dedent("""\
@@ -62,13 +65,17 @@ def test_playbook_run_writes_per_host_per_event_report(tmp_path) -> None:
                ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
                ANSIBLE_CALLBACKS_ENABLED="appspec.deploy.deployment_summary",
                APPSPEC_DEPLOY_SUMMARY_FILE=str(summary),
+               ANSIBLE_STDOUT_CALLBACK=stdout_callback,
                APPSPEC_DEPLOY_CACHE_DIR=str(tmp_path / "cache"))
     run = subprocess.run(
         [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), str(playbook),
          "-e", "ansible_python_interpreter=%s" % sys.executable],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert run.returncode == 2, run.stdout + run.stderr  # AfterInstall fails on purpose
-    assert "APPSPEC DEPLOYMENT SUMMARY" in run.stdout
+    if stdout_callback == "default":
+        assert "APPSPEC DEPLOYMENT SUMMARY" in run.stdout
+    else:  # one JSON document and nothing after it
+        assert json.loads(run.stdout)["stats"]["localhost"]["failures"] == 1
     report = json.loads(summary.read_text())["hosts"]["localhost"]
     assert [(e["event"], e["status"]) for e in report] == [
         ("DownloadBundle", "succeeded"), ("BeforeInstall", "succeeded"), ("AfterInstall", "failed")]
