@@ -404,21 +404,28 @@ def _check_os(ck: _Checker, root: t.Dict[str, _Entry], root_node: _Node) -> str:
 # --- files ------------------------------------------------------------------------------------
 
 
-def _check_files(ck: _Checker, root: t.Dict[str, _Entry]) -> t.List[t.Dict[str, str]]:
-    entry = root.get("files")
+def _section_entries(ck: _Checker, root: t.Dict[str, _Entry], section: str, what: str, needs: str,
+                     keys: t.Sequence[str]) -> t.Iterator[t.Tuple[str, _Node, t.Dict[str, _Entry]]]:
+    """(path, node, fields) of each well-formed mapping in a list section; errors for the others."""
+    entry = root.get(section)
     if entry is None or _is_null(entry.value):
-        return []
-    items = ck.sequence(entry.value, "files", "a list of {source, destination}")
-    result = []
-    for index, item in enumerate(items or []):
-        path = "files[%d]" % index
+        return
+    for index, item in enumerate(ck.sequence(entry.value, section, what) or []):
+        path = "%s[%d]" % (section, index)
         if _is_null(item):
-            ck.error(path, item, "is an empty entry: each '-' needs source and destination")
+            ck.error(path, item, "is an empty entry: each '-' needs %s" % needs)
             continue
-        fields = ck.mapping(item, path, "a mapping with source and destination")
+        fields = ck.mapping(item, path, "a mapping with %s" % needs)
         if fields is None:
             continue
-        ck.unknown_keys(fields, _FILE_KEYS, path, "a files entry")
+        ck.unknown_keys(fields, keys, path, "a %s entry" % section)
+        yield path, item, fields
+
+
+def _check_files(ck: _Checker, root: t.Dict[str, _Entry]) -> t.List[t.Dict[str, str]]:
+    result = []
+    for path, item, fields in _section_entries(ck, root, "files", "a list of {source, destination}",
+                                               "source and destination", _FILE_KEYS):
         src_entry, dst_entry = fields.get("source"), fields.get("destination")
         source = ck.string(src_entry.value if src_entry else None, path + ".source", item)
         destination = ck.string(dst_entry.value if dst_entry else None, path + ".destination", item)
@@ -555,20 +562,9 @@ def _string_list(ck: _Checker, node: _Node, path: str, what: str) -> t.List[str]
 
 
 def _check_permissions(ck: _Checker, root: t.Dict[str, _Entry]) -> t.List[t.Dict[str, t.Any]]:
-    entry = root.get("permissions")
-    if entry is None or _is_null(entry.value):
-        return []
-    items = ck.sequence(entry.value, "permissions", "a list of permission entries")
     result = []
-    for index, item in enumerate(items or []):
-        path = "permissions[%d]" % index
-        if _is_null(item):
-            ck.error(path, item, "is an empty entry: each '-' needs at least object")
-            continue
-        fields = ck.mapping(item, path, "a mapping with object, pattern, mode...")
-        if fields is None:
-            continue
-        ck.unknown_keys(fields, _PERMISSION_KEYS, path, "a permissions entry")
+    for path, item, fields in _section_entries(ck, root, "permissions", "a list of permission entries",
+                                               "at least object", _PERMISSION_KEYS):
 
         def value(key: str) -> t.Optional[_Node]:
             found = fields.get(key)

@@ -251,14 +251,20 @@ def _s3_error(err: Exception, bucket: str, key: str) -> SourceError:
     return SourceError("cannot fetch s3://%s/%s: %s" % (bucket, key, err), error_code=code)
 
 
-def s3_identity(url: str, *, version_id: t.Optional[str] = None, endpoint_url: t.Optional[str] = None,
-                region: t.Optional[str] = None) -> t.Dict[str, t.Any]:
-    """HEAD the object: bucket, key, version, etag and size, without downloading it."""
+def _s3_request(url: str, version_id: t.Optional[str], endpoint_url: t.Optional[str],
+                region: t.Optional[str]) -> t.Tuple[t.Any, str, str, t.Dict[str, str]]:
+    """(client, bucket, key, the object's request arguments) for ``s3://bucket/key``."""
     bucket, key = parse_s3_url(url)
-    client = _s3_client(endpoint_url, region)
     kwargs = {"Bucket": bucket, "Key": key}
     if version_id:
         kwargs["VersionId"] = version_id
+    return _s3_client(endpoint_url, region), bucket, key, kwargs
+
+
+def s3_identity(url: str, *, version_id: t.Optional[str] = None, endpoint_url: t.Optional[str] = None,
+                region: t.Optional[str] = None) -> t.Dict[str, t.Any]:
+    """HEAD the object: bucket, key, version, etag and size, without downloading it."""
+    client, bucket, key, kwargs = _s3_request(url, version_id, endpoint_url, region)
     try:
         head = client.head_object(**kwargs)
     except Exception as err:  # botocore raises many types; all are reported the same way
@@ -279,11 +285,7 @@ def s3_env(identity: t.Dict[str, t.Any]) -> t.Dict[str, str]:
 
 def fetch_s3(url: str, dest_dir: str, *, version_id: t.Optional[str] = None, endpoint_url: t.Optional[str] = None,
              region: t.Optional[str] = None, expected_sha256: t.Optional[str] = None) -> Fetched:
-    bucket, key = parse_s3_url(url)
-    client = _s3_client(endpoint_url, region)
-    kwargs = {"Bucket": bucket, "Key": key}
-    if version_id:
-        kwargs["VersionId"] = version_id
+    client, bucket, key, kwargs = _s3_request(url, version_id, endpoint_url, region)
     try:
         response = client.get_object(**kwargs)
         body = response["Body"]
