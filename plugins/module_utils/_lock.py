@@ -153,7 +153,8 @@ class HostLock:
                     return {"changed": True, "lock": content, "broken": holder, "path": self.path}
                 self._remove_if_same(holder)
                 continue
-            hint = " The lock is stale: break it with state=unlocked force=true (or break_stale)." if self.is_stale(holder, now) else ""
+            hint = (" The lock is stale: break it with appspec_break_stale_lock=true (playbooks), break_stale_lock=true"
+                    " (lifecycle_event) or state=unlocked force=true (release).") if self.is_stale(holder, now) else ""
             raise LockHeldError(
                 "host is locked by %s; lock file %s.%s" % (describe_holder(holder, now), self.path, hint),
                 holder=holder,

@@ -158,6 +158,13 @@ options:
     choices: [acquire, release, none]
     default: none
     version_added: 0.1.0
+  break_stale_lock:
+    description:
+      - When taking the lock, break a lock that is past its expiry (or unreadable) instead of failing.
+        A lock that is still valid is never broken.
+    type: bool
+    default: false
+    version_added: 0.1.0
   mark_success:
     description:
       - When every event succeeded, record this deployment as the last good one of the group
@@ -407,7 +414,7 @@ def _lock_step(params: t.Dict[str, t.Any], gid: str, action: str, check_mode: bo
     """``take``: acquire (re-entrant for the same deployment id); ``free``: release; returns the lock."""
     lock = HostLock(params["root_dir"], gid)
     if action == "take":
-        return lock.acquire(params["deployment_id"], check_mode=check_mode).get("lock")
+        return lock.acquire(params["deployment_id"], break_stale=params["break_stale_lock"], check_mode=check_mode).get("lock")
     lock.release(params["deployment_id"], check_mode=check_mode)
     return None
 
@@ -520,6 +527,7 @@ def main() -> None:
             keep_releases=dict(type="int", default=5),
             shared_paths=dict(type="list", elements="str", default=[]),
             lock=dict(type="str", choices=["acquire", "release", "none"], default="none"),
+            break_stale_lock=dict(type="bool", default=False),
             mark_success=dict(type="bool", default=False),
             output_tail_bytes=dict(type="int", default=4096),
         ),

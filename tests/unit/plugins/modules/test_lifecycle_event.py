@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+import time
 
 import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot, deployment_group_id
+from ansible_collections.appspec.deploy.plugins.module_utils._lock import HostLock
 from ansible_collections.appspec.deploy.plugins.modules import lifecycle_event
 
 GID = deployment_group_id("webapp", "production")
@@ -180,6 +182,20 @@ def test_lock_held_by_another_deployment_fails_fast(capsys, env):
     assert released["lock"] is None
     again = run_module(capsys, events=["BeforeInstall"], lock="acquire", **common(root, "d-TWO000001"))
     assert again["lock"]["deployment_id"] == "d-TWO000001"
+
+
+def test_stale_lock_is_broken_only_when_asked(capsys, env):
+    root, trace, _dest, make = env
+    make("d-ONE000001")
+    make("d-TWO000001")
+    HostLock(root.root_dir, GID).acquire("d-ONE000001", ttl=1)
+    time.sleep(1.1)  # the lock of d-ONE000001 is now past its expiry
+    refused = run_module(capsys, events=["BeforeInstall"], lock="acquire", **common(root, "d-TWO000001"))
+    assert refused["failed"] is True and "d-ONE000001" in refused["msg"]
+    taken = run_module(capsys, events=["BeforeInstall"], lock="acquire", break_stale_lock=True, **common(root, "d-TWO000001"))
+    assert not taken.get("failed"), taken
+    assert taken["lock"]["deployment_id"] == "d-TWO000001"
+    assert trace.read_text().splitlines() == ["d-TWO000001 BeforeInstall "]
 
 
 def test_ignore_application_stop_failures(capsys, env, monkeypatch):
