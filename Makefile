@@ -1,5 +1,5 @@
 # The two commands of the README. Everything they need is installed by scripts/bootstrap.sh.
-.PHONY: run test unit sanity lint molecule bench
+.PHONY: run test unit target-python sanity lint molecule bench
 
 run:
 	scripts/bootstrap.sh
@@ -19,6 +19,9 @@ lint:
 
 molecule:
 	scripts/test.sh molecule
+
+target-python:
+	scripts/test.sh target-python
 
 bench:
 	scripts/bootstrap.sh --hosts

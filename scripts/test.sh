@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Run every test stage (or the stages named as arguments): unit, sanity, lint, molecule.
+# Run every test stage (or the stages named as arguments): unit, target-python, sanity, lint, molecule.
 # Sets up what it needs first; prints one closing line "N passed, N failed" over the stages.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(unit sanity lint molecule)
+[ ${#stages[@]} -gt 0 ] || stages=(unit target-python sanity lint molecule)
 
 scripts/bootstrap.sh --hosts || { echo "bootstrap failed"; echo "0 passed, 1 failed"; exit 1; }
 export PATH="$PWD/.venv/bin:$PATH"
@@ -24,6 +24,7 @@ run_stage() {
 for stage in "${stages[@]}"; do
     case "$stage" in
         unit) run_stage unit pytest -q tests/unit ;;
+        target-python) run_stage target-python scripts/target-python.sh ;;
         sanity) run_stage sanity scripts/sanity.sh ;;
         lint) run_stage lint ansible-lint --profile production ;;
         molecule) run_stage molecule scripts/molecule.sh ;;
