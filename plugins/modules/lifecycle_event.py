@@ -364,13 +364,9 @@ from ansible_collections.appspec.deploy.plugins.module_utils._staging import rea
 # --- The steps of the install/release/lock module_utils, as the runner calls them -------------------
 
 
-def _release_root(release_root: str) -> ReleaseRoot:
-    return ReleaseRoot(release_root)
-
-
 def _release_paths(release_root: str, deployment_id: str) -> t.Tuple[str, t.Optional[str]]:
     """(this deployment's release dir, the release ``current`` pointed to before this deployment)."""
-    releases = _release_root(release_root)
+    releases = ReleaseRoot(release_root)
     current = releases.current_release()
     if current == deployment_id:  # a re-run after the switch: the release before this one
         current = releases.previous_release()
@@ -383,7 +379,7 @@ def _install_step(params: t.Dict[str, t.Any], ctx: EventContext, diffs: t.List[t
     parsed = load_appspec(archive)
     if params["release_root"]:
         staged = read_info(os.path.dirname(os.path.normpath(archive))) or {}  # what bundle recorded: the sha256
-        created = _release_root(params["release_root"]).create_release(
+        created = ReleaseRoot(params["release_root"]).create_release(
             ctx.revision_deployment_id, archive, parsed, sha256=staged.get("sha256"),
             shared_paths=params["shared_paths"], check_mode=ctx.check_mode,
         )
@@ -407,7 +403,7 @@ def _switch_step(params: t.Dict[str, t.Any], ctx: EventContext) -> t.Dict[str, t
     """Release mode: point ``current`` at this deployment's release (temp link + rename)."""
     if ctx.check_mode:  # the release does not exist yet in check mode: the switch is a prediction
         return {"switch": {"changed": True, "current": ctx.release_dir, "previous_dir": ctx.previous_release_dir}}
-    return {"switch": _release_root(params["release_root"]).switch(ctx.revision_deployment_id)}
+    return {"switch": ReleaseRoot(params["release_root"]).switch(ctx.revision_deployment_id)}
 
 
 def _lock_step(params: t.Dict[str, t.Any], gid: str, action: str, check_mode: bool) -> t.Optional[t.Dict[str, t.Any]]:
@@ -425,7 +421,7 @@ def _mark_success(params: t.Dict[str, t.Any], ctx: EventContext) -> None:
     deployment_dir = os.path.dirname(archive) if os.path.basename(archive) == "deployment-archive" else ctx.deployment_dir
     ctx.root.write_record(ctx.deployment_group_id, "last_good_deployment", deployment_dir)
     if params["release_root"]:
-        releases = _release_root(params["release_root"])
+        releases = ReleaseRoot(params["release_root"])
         if releases.is_finished(ctx.revision_deployment_id):
             releases.mark(ctx.revision_deployment_id, "good")
         try:
@@ -439,7 +435,7 @@ def _mark_success(params: t.Dict[str, t.Any], ctx: EventContext) -> None:
 def _mark_failed(params: t.Dict[str, t.Any], ctx: EventContext) -> None:
     """Release mode: a release whose lifecycle failed is marked bad (never a rollback target)."""
     if params["release_root"]:
-        releases = _release_root(params["release_root"])
+        releases = ReleaseRoot(params["release_root"])
         if releases.is_finished(ctx.revision_deployment_id):
             releases.mark(ctx.revision_deployment_id, "bad")
 
