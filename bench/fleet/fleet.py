@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import threading
@@ -37,6 +36,7 @@ sys.path.insert(0, os.path.join(REPO, "bench"))
 
 from report import write_section  # noqa: E402
 from sshhosts import Hosts  # noqa: E402
+import timed_playbook  # noqa: E402
 
 WORK = os.environ.get("BENCH_FLEET_WORK", "/var/tmp/appspec-bench-fleet")
 HOSTS = int(os.environ.get("BENCH_FLEET_HOSTS", "4"))
@@ -69,31 +69,14 @@ class Fleet:
 
     # ------------------------------------------------------------------------------- ansible
     def playbook(self, book, extra, label):
-        phases = os.path.join(WORK, "phases.jsonl")
-        if os.path.exists(phases):
-            os.unlink(phases)
-        env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"),
-                   APPSPEC_DEPLOY_CACHE_DIR=os.path.join(WORK, "cache"), BENCH_PHASES=phases, ANSIBLE_FORKS="10")
-        started = time.monotonic()
-        proc = subprocess.run(
-            [os.path.join(REPO, ".venv", "bin", "python"), os.path.join(REPO, "bench", "ansible_timed.py"),
-             "-i", os.path.join(WORK, "inventory.yml"), book, "-e", json.dumps(extra)],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-        wall = time.monotonic() - started
-        out = proc.stdout.decode(errors="replace")
-        try:
-            data = json.JSONDecoder().raw_decode(out.lstrip())[0]
-        except ValueError:
-            raise SystemExit("%s: output is not JSON:\n%s\n%s" % (label, out[-3000:], proc.stderr.decode()[-3000:]))
+        data, records, wall, proc = timed_playbook.run(book, os.path.join(WORK, "inventory.yml"), extra, WORK,
+                                                       APPSPEC_DEPLOY_CACHE_DIR=os.path.join(WORK, "cache"),
+                                                       ANSIBLE_FORKS="10")
         if proc.returncode != 0:
             log = os.path.join(WORK, "failed-%s.json" % label)
             with open(log, "w") as handle:
-                handle.write(out)
+                handle.write(proc.stdout.decode(errors="replace"))
             raise SystemExit("%s: ansible-playbook failed (rc %d), output in %s" % (label, proc.returncode, log))
-        records = []
-        if os.path.exists(phases):
-            with open(phases) as handle:
-                records = [json.loads(line) for line in handle]
         return self.summarize(data, records, wall)
 
     def summarize(self, data, records, wall):
@@ -102,7 +85,7 @@ class Fleet:
         controller = 0.0
         for play in data["plays"]:
             for task in play["tasks"]:
-                seconds = _task_seconds(task)
+                seconds = timed_playbook.task_seconds(task)
                 ran = [h for h, res in task["hosts"].items() if not res.get("skipped")]
                 if any(h in per_host for h in ran):
                     for host in ran:
@@ -175,15 +158,6 @@ class Fleet:
     def reset(self):
         for name in self.hosts.names:
             self.hosts.ssh(name, RESET)
-
-
-def _task_seconds(task):
-    return _ts(task["task"]["duration"]["end"]) - _ts(task["task"]["duration"]["start"])
-
-
-def _ts(text):
-    import datetime
-    return datetime.datetime.strptime(text.replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
 
 
 def write_inventory(hosts):

@@ -37,6 +37,7 @@ sys.path.insert(0, os.path.join(REPO, ".cache", "collections"))
 
 from report import write_section  # noqa: E402
 from sshhosts import Hosts  # noqa: E402
+import timed_playbook  # noqa: E402
 
 WORK = os.environ.get("BENCH_STAGING_WORK", "/var/tmp/appspec-bench-staging")
 CACHE = os.path.join(WORK, "cache")
@@ -139,35 +140,17 @@ class Bench:
         book = os.path.join(WORK, "playbook-%d.yml" % (hash(text) & 0xffff))
         with open(book, "w") as handle:
             handle.write(text)
-        phases = os.path.join(WORK, "phases.jsonl")
-        if os.path.exists(phases):
-            os.unlink(phases)
-        env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-                   ANSIBLE_CONFIG=os.path.join(REPO, "ansible.cfg"), APPSPEC_DEPLOY_CACHE_DIR=CACHE,
-                   BENCH_PHASES=phases)
         extra = dict(extra, target=target, tiny=self.tiny)
-        started = time.monotonic()
-        proc = subprocess.run(
-            [os.path.join(REPO, ".venv", "bin", "python"), os.path.join(REPO, "bench", "ansible_timed.py"),
-             "-i", os.path.join(WORK, "inventory.yml"), book, "-e", json.dumps(extra)],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
-        wall = time.monotonic() - started
-        try:
-            data = json.JSONDecoder().raw_decode(proc.stdout.decode().lstrip())[0]
-        except ValueError:
-            raise SystemExit("ansible-playbook output is not JSON:\n%s\n%s" % (proc.stdout.decode()[-3000:],
-                                                                               proc.stderr.decode()[-3000:]))
-        records = []
-        if os.path.exists(phases):
-            with open(phases) as handle:
-                records = [json.loads(line) for line in handle]
+        data, records, wall, _proc = timed_playbook.run(book, os.path.join(WORK, "inventory.yml"), extra, WORK,
+                                                        APPSPEC_DEPLOY_CACHE_DIR=CACHE)
         tasks = {}
         for task in data["plays"][0]["tasks"]:
             result = task["hosts"][target]
             if result.get("failed") or result.get("unreachable"):
                 raise SystemExit("task %s failed: %s" % (task["task"]["name"], result.get("msg")))
-            tasks[task["task"]["name"]] = (_task_seconds(task), result, _ts(task["task"]["duration"]["start"]),
-                                           _ts(task["task"]["duration"]["end"]))
+            tasks[task["task"]["name"]] = (timed_playbook.task_seconds(task), result,
+                                           timed_playbook.timestamp(task["task"]["duration"]["start"]),
+                                           timed_playbook.timestamp(task["task"]["duration"]["end"]))
         return tasks, records, wall
 
     def bundle(self, revision, target, deployment_id, root_dir, known_host=True):
@@ -196,15 +179,6 @@ class Bench:
         tasks, _records, _wall = self._playbook(BASELINE_PLAYBOOK, "root", {"revision": revision, "dest": dest})
         self.hosts.ssh(self.name, "rm -rf %s" % dest)
         return tasks["Copy"][0] + tasks["Untar"][0]
-
-
-def _task_seconds(task):
-    return _ts(task["task"]["duration"]["end"]) - _ts(task["task"]["duration"]["start"])
-
-
-def _ts(text):
-    import datetime
-    return datetime.datetime.strptime(text.replace("Z", "+0000"), "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
 
 
 def controller_sha256_seconds(path):
