@@ -44,12 +44,14 @@ import uuid
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot
 
-# The canonical in-place order and the event classes come from the AppSpec parser.
-from ansible_collections.appspec.deploy.plugins.module_utils._appspec import (
+from ansible_collections.appspec.deploy.plugins.module_utils._spec import (
     IN_PLACE_EVENTS,
     LAST_SUCCESSFUL_EVENTS,
     RESERVED_EVENTS,
-    load_appspec,
+    ParsedAppSpec,
+    deployment_dir_of,
+    read_appspec_json,
+    require_appspec_json,
 )
 
 STANDARD_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
@@ -66,6 +68,15 @@ _DRAIN_LIMIT = 4 * 1024 * 1024  # after exit, read at most this much from a pipe
 _POLL_INTERVAL = 0.05
 
 Handler = t.Callable[["EventContext"], t.Dict[str, t.Any]]
+
+
+class AppSpecNeeded(DeployError):
+    """The last successful revision has no normalized AppSpec here (the CodeDeploy agent deployed it).
+
+    Raised before anything runs; the lifecycle_event action plugin reads that revision's YAML
+    AppSpec from the host, parses it on the controller and calls the module again with
+    ``previous_appspec``.
+    """
 
 
 class HookError(DeployError):
@@ -745,6 +756,10 @@ class EventContext:
     deployment_group_id: str
     bundle_env: t.Dict[str, t.Optional[str]] = dataclasses.field(default_factory=dict)
     archive_dir: t.Optional[str] = None  # run this revision's hooks instead of the deployment's own
+    # The last successful revision's AppSpec, parsed by the controller, for a revision that has no
+    # appspec.json (deployed by the CodeDeploy agent); or why the controller could not parse it.
+    previous_appspec: t.Optional[ParsedAppSpec] = None
+    previous_appspec_error: t.Optional[str] = None
     release_root: t.Optional[str] = None
     release_dir: t.Optional[str] = None
     previous_release_dir: t.Optional[str] = None
@@ -854,9 +869,19 @@ def plan_events(ctx: EventContext, events: t.Sequence[str], reserved_handlers: t
     problems = []  # type: t.List[str]
     plans = []  # type: t.List[_EventPlan]
 
-    def appspec_of(archive: str) -> t.Any:
+    def appspec_of(archive: str, previous: bool) -> ParsedAppSpec:
         if archive not in appspecs:
-            appspecs[archive] = load_appspec(archive)
+            parsed = read_appspec_json(deployment_dir_of(archive))
+            if parsed is None and previous:
+                if ctx.previous_appspec_error:
+                    raise DeployError(ctx.previous_appspec_error)
+                if ctx.previous_appspec is None:
+                    raise AppSpecNeeded(
+                        "the last successful revision in %s has no appspec.json (the CodeDeploy agent deployed it): "
+                        "its AppSpec must be parsed on the controller" % archive,
+                        appspec_needed={"archive_dir": archive, "deployment_dir": deployment_dir_of(archive)})
+                parsed = ctx.previous_appspec
+            appspecs[archive] = parsed or require_appspec_json(deployment_dir_of(archive))
         return appspecs[archive]
 
     for event in events:
@@ -873,7 +898,9 @@ def plan_events(ctx: EventContext, events: t.Sequence[str], reserved_handlers: t
             try:
                 if not os.path.isdir(archive):
                     raise DeployError("the last successful revision's archive %s is gone" % archive)
-                plan.scripts = [plan_script(event, archive, hook) for hook in appspec_of(archive).hooks_for(event)]
+                plan.scripts = [plan_script(event, archive, hook) for hook in appspec_of(archive, True).hooks_for(event)]
+            except AppSpecNeeded:
+                raise
             except DeployError as err:
                 text = str(err) if str(err).startswith(event + ":") else "%s: %s" % (event, err)
                 plan.error = "%s. %s" % (text, _stop_hint(ctx, event, deployment_dir))
@@ -884,10 +911,10 @@ def plan_events(ctx: EventContext, events: t.Sequence[str], reserved_handlers: t
         try:
             if not os.path.isdir(archive):
                 raise DeployError("the revision is not staged: %s does not exist (run the bundle module first)" % archive)
-            parsed = appspec_of(archive)
-            if not getattr(parsed, "deployable", True):
+            parsed = appspec_of(archive, False)
+            if not parsed.deployable:
                 raise DeployError("%s: this AppSpec is for %s, not for servers: %s" % (
-                    archive, getattr(parsed, "compute_platform", "?"), getattr(parsed, "not_deployable_reason", "not deployable")))
+                    archive, parsed.compute_platform, parsed.not_deployable_reason or "not deployable"))
             for hook in parsed.hooks_for(event):
                 try:
                     plan.scripts.append(plan_script(event, archive, hook))

@@ -38,8 +38,8 @@ from ansible_collections.appspec.deploy.plugins.module_utils import _permissions
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 from ansible_collections.appspec.deploy.plugins.module_utils._fileutil import atomic_write_text, read_text
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot
+from ansible_collections.appspec.deploy.plugins.module_utils._spec import FILE_EXISTS_BEHAVIORS
 
-FILE_EXISTS_BEHAVIORS = ("DISALLOW", "OVERWRITE", "RETAIN")
 SEMANAGE_PREFIX = "semanage\0"
 
 Checkpoint = t.Optional[t.Callable[[str], None]]

@@ -10,10 +10,11 @@
         deployment-archive/                      unpacked (see _archive), appspec at its root
         logs/                                    for scripts.log
         .bundle-info.json                        ours: sha256, size, type, source identity, BUNDLE_*
+        appspec.json                             ours: the AppSpec as the controller parsed it (_spec)
 
 ``.bundle-info.json`` is written last, so its presence means the deployment dir is complete.
-A revision already staged for the group (same sha256, or same S3 object version/etag or git
-commit) is not fetched again: a new deployment dir is made from it with hard links.
+A revision already staged for the group (same sha256) is not fetched again: a new deployment
+dir is made from it with hard links.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from ansible_collections.appspec.deploy.plugins.module_utils import _archive, _s
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 from ansible_collections.appspec.deploy.plugins.module_utils._fileutil import atomic_write_text, read_text
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot, deployment_group_id
+from ansible_collections.appspec.deploy.plugins.module_utils._spec import ParsedAppSpec, write_appspec_json
 
 INFO_FILE = ".bundle-info.json"
 PROTECTED_RECORDS = ("last_successful_install", "last_good_deployment")
@@ -44,8 +46,9 @@ class StageOptions:
                  application_name: t.Optional[str] = None, deployment_group_name: t.Optional[str] = None,
                  deployment_group_id: t.Optional[str] = None, root_dir: str = "/opt/codedeploy-agent/deployment-root",
                  max_revisions: int = 5, max_unpacked_size: t.Optional[int] = None, allow_setuid: bool = False,
-                 appspec_filename: t.Optional[str] = None, release_root: t.Optional[str] = None,
-                 consume_upload: bool = False, timeout: int = _sources.DEFAULT_TIMEOUT) -> None:
+                 appspec: t.Optional[ParsedAppSpec] = None, release_root: t.Optional[str] = None,
+                 consume_upload: bool = False, timeout: int = _sources.DEFAULT_TIMEOUT,
+                 bundle_env: t.Optional[t.Dict[str, str]] = None) -> None:
         self.revision = revision
         self.deployment_id = deployment_id
         self.revision_type = revision_type
@@ -63,10 +66,11 @@ class StageOptions:
         self.max_revisions = max_revisions
         self.max_unpacked_size = max_unpacked_size
         self.allow_setuid = allow_setuid
-        self.appspec_filename = appspec_filename
+        self.appspec = appspec  # parsed and validated on the controller
         self.release_root = release_root
         self.consume_upload = consume_upload  # the local file is ours (an upload): move it, do not copy
         self.timeout = timeout
+        self.bundle_env = dict(bundle_env or {})  # BUNDLE_* of a revision the controller fetched
 
     def group_id(self) -> str:
         if self.deployment_group_id:
@@ -241,26 +245,17 @@ def _clone_staged(src_dir: str, deployment_dir: str, deployment_id: str) -> t.Di
     return info
 
 
-def _load_appspec(archive_dir: str, appspec_filename: t.Optional[str]) -> t.Any:
-    # Imported here so that the archive/source code stays usable on its own.
-    from ansible_collections.appspec.deploy.plugins.module_utils._appspec import load_appspec  # pylint: disable=import-outside-toplevel
-    if appspec_filename:
-        return load_appspec(archive_dir, appspec_filename=appspec_filename)
-    return load_appspec(archive_dir)
-
-
-def _appspec_result(parsed: t.Any) -> t.Dict[str, t.Any]:
+def _appspec_result(parsed: t.Optional[ParsedAppSpec]) -> t.Dict[str, t.Any]:
     if parsed is None:
-        return {"appspec": None, "compute_platform": None, "appspec_warnings": []}
-    return {"appspec": parsed.appspec, "compute_platform": parsed.compute_platform,
-            "appspec_warnings": list(getattr(parsed, "warnings", None) or [])}
+        return {"appspec": None, "compute_platform": None}
+    return {"appspec": parsed.appspec, "compute_platform": parsed.compute_platform}
 
 
-def _check_deployable(parsed: t.Any) -> None:
-    if not getattr(parsed, "deployable", True):
-        reason = getattr(parsed, "not_deployable_reason", None) or "it is not a server AppSpec"
-        raise DeployError("the revision cannot be deployed to hosts: %s" % reason,
-                          compute_platform=getattr(parsed, "compute_platform", None))
+def _check_deployable(parsed: ParsedAppSpec) -> None:
+    if not parsed.deployable:
+        raise DeployError("the revision cannot be deployed to hosts: %s"
+                          % (parsed.not_deployable_reason or "it is not a server AppSpec"),
+                          compute_platform=parsed.compute_platform)
 
 
 def _redacted_revision(opts: StageOptions, kind: str) -> str:
@@ -274,12 +269,22 @@ def stage(opts: StageOptions, check_mode: bool = False) -> t.Dict[str, t.Any]:
     deployment_dir = root.deployment_dir(group_id, opts.deployment_id)
     archive_dir = root.archive_dir(group_id, opts.deployment_id)
     kind = _sources.classify(opts.revision, opts.revision_type)
+    if kind == "local":
+        opts.revision = _sources.local_path(opts.revision)
     expected = _sources.normalize_sha256(opts.sha256)
     if opts.max_revisions < 1:
         raise DeployError("max_revisions must be at least 1, not %d" % opts.max_revisions)
     if kind == "local" and not opts.remote_src:
         raise DeployError("revision %s is a path on the controller: it is transferred by the bundle action plugin "
                           "(use remote_src=true for a file on the host)" % opts.revision)
+    if kind in ("s3", "git"):
+        raise DeployError("revision %s: s3/git revisions are fetched by the controller (the bundle action plugin), "
+                          "which sends the host the archive; a host fetches only files on it and http(s):// URLs"
+                          % _redacted_revision(opts, kind), source_type=kind)
+    if opts.appspec is None:
+        raise DeployError("appspec is missing: the AppSpec is parsed on the controller (the bundle action plugin "
+                          "does it for controller revisions; otherwise pass what appspec.deploy.appspec_info returns)")
+    _check_deployable(opts.appspec)
 
     result = {
         "changed": False, "reused": False, "deployment_group_id": group_id, "deployment_id": opts.deployment_id,
@@ -289,33 +294,22 @@ def stage(opts: StageOptions, check_mode: bool = False) -> t.Dict[str, t.Any]:
     }  # type: t.Dict[str, t.Any]
     result.update(_appspec_result(None))
 
-    # What identifies the revision before fetching it (cheap: HEAD / ls-remote).
-    identity = None  # type: t.Optional[t.Dict[str, t.Any]]
-    if not expected and kind == "s3":
-        identity = _sources.s3_identity(opts.revision, version_id=opts.s3_version_id,
-                                        endpoint_url=opts.s3_endpoint_url, region=opts.s3_region)
-        identity["endpoint"] = opts.s3_endpoint_url
-        result["size"] = identity.pop("size", None)
-    elif not expected and kind == "git":
-        commit = _sources.resolve_git_ref(opts.revision, opts.git_ref)
-        if commit:
-            identity = {"repository": result["source"]["revision"], "commit": commit}
+    identity = None  # type: t.Optional[t.Dict[str, t.Any]]  # a local file or a URL: known by its sha256
     match = _matcher(expected, identity)
 
     before = read_info(deployment_dir)
     diff_before = {"deployment_dir": deployment_dir, "sha256": before.get("sha256") if before else None}
 
-    def finish(info: t.Dict[str, t.Any], changed: bool, reused: bool,
-               appspec_dir: t.Optional[str] = None) -> t.Dict[str, t.Any]:
+    def finish(info: t.Dict[str, t.Any], changed: bool, reused: bool) -> t.Dict[str, t.Any]:
         result.update(changed=changed, reused=reused, sha256=info.get("sha256"), size=info.get("size"),
                       bundle_type=info.get("bundle_type"), bundle_env=dict(info.get("bundle_env") or {}),
                       bundle_path=os.path.join(deployment_dir, _archive.BUNDLE_FILE_NAMES[info["bundle_type"]])
                       if info.get("bundle_type") else None,
                       hoisted=info.get("hoisted"))
         result["source"]["identity"] = info.get("identity") or identity or {}
-        appspec_dir_ = appspec_dir or archive_dir
-        if os.path.isdir(appspec_dir_):
-            result.update(_appspec_result(_load_appspec(appspec_dir_, opts.appspec_filename)))
+        result.update(_appspec_result(opts.appspec))
+        if not check_mode:
+            write_appspec_json(deployment_dir, opts.appspec)
         result["diff"] = {"before": diff_before, "after": {"deployment_dir": deployment_dir, "sha256": info.get("sha256")}}
         return result
 
@@ -354,13 +348,14 @@ def _reuse_staged(opts: StageOptions, root: DeploymentRoot, group_id: str, stage
     result["reused_from"] = staged
     if check_mode:
         result["msg"] = "would reuse the revision staged in %s" % staged
-        return finish(info, changed=False, reused=True, appspec_dir=os.path.join(staged, "deployment-archive"))
+        return finish(info, changed=False, reused=True)
     created = not os.path.isdir(deployment_dir)
     os.makedirs(deployment_dir, exist_ok=True)
     try:
         _remove_info(deployment_dir)
         new_info = _clone_staged(staged, deployment_dir, opts.deployment_id)
         os.makedirs(os.path.join(deployment_dir, "logs"), exist_ok=True)
+        write_appspec_json(deployment_dir, opts.appspec)  # before the info file, which marks the dir complete
         _write_info(deployment_dir, new_info)
     except BaseException:
         if created:
@@ -381,22 +376,7 @@ def _remove_info(deployment_dir: str) -> None:
 def _fetch(opts: StageOptions, kind: str, expected: t.Optional[str], dest: str) -> _sources.Fetched:
     if kind == "local":
         return _sources.take_local(opts.revision, dest, expected, move=opts.consume_upload)
-    if kind == "url":
-        return _sources.fetch_url(opts.revision, dest, headers=opts.headers, expected_sha256=expected,
-                                  timeout=opts.timeout)
-    if kind == "s3":
-        fetched = _sources.fetch_s3(opts.revision, dest, version_id=opts.s3_version_id,
-                                    endpoint_url=opts.s3_endpoint_url, region=opts.s3_region, expected_sha256=expected)
-        fetched.identity["endpoint"] = opts.s3_endpoint_url
-        return fetched
-    fetched = _sources.fetch_git(opts.revision, dest, ref=opts.git_ref)
-    fetched.identity["repository"] = _sources._redact(opts.revision)  # pylint: disable=protected-access
-    if expected and fetched.sha256 != expected:
-        os.unlink(fetched.path)
-        raise _sources.SourceError("sha256 mismatch for %s at %s: expected %s, got %s; nothing was staged"
-                                   % (opts.revision, fetched.identity.get("commit"), expected, fetched.sha256),
-                                   expected_sha256=expected, actual_sha256=fetched.sha256)
-    return fetched
+    return _sources.fetch_url(opts.revision, dest, headers=opts.headers, expected_sha256=expected, timeout=opts.timeout)
 
 
 def _fetch_and_unpack(opts: StageOptions, root: DeploymentRoot, group_id: str, kind: str, expected: t.Optional[str],
@@ -419,13 +399,10 @@ def _fetch_and_unpack(opts: StageOptions, root: DeploymentRoot, group_id: str, k
             if staged:
                 return _reuse_staged(opts, root, group_id, staged, deployment_dir, False, result, finish)
         bundle_type = _archive.detect_bundle_type(fetched.path)
-        parsed = []  # type: t.List[t.Any]
 
         def check(content: str) -> None:
+            del content
             fetched.verify()  # a checksum computed while unpacking must match before anything is renamed
-            appspec = _load_appspec(content, opts.appspec_filename)
-            _check_deployable(appspec)
-            parsed.append(appspec)
             _remove_info(deployment_dir)  # from here on the dir is not a complete staging any more
 
         unpacked = _archive.unpack_archive(fetched.path, archive_dir, bundle_type=bundle_type,
@@ -436,11 +413,12 @@ def _fetch_and_unpack(opts: StageOptions, root: DeploymentRoot, group_id: str, k
         os.rename(fetched.path, os.path.join(deployment_dir, _archive.BUNDLE_FILE_NAMES[bundle_type]))
         os.makedirs(os.path.join(deployment_dir, "logs"), exist_ok=True)
         info = {
-            "sha256": fetched.sha256, "size": fetched.size, "bundle_type": bundle_type, "bundle_env": fetched.env,
+            "sha256": fetched.sha256, "size": fetched.size, "bundle_type": bundle_type, "bundle_env": fetched.env or opts.bundle_env,
             "identity": fetched.identity or identity or {}, "source_type": kind, "deployment_id": opts.deployment_id,
             "staged_at": time.time(), "unpacked_size": unpacked.size, "hoisted": unpacked.hoisted,
-            "compute_platform": parsed[0].compute_platform if parsed else None,
+            "compute_platform": opts.appspec.compute_platform,
         }
+        write_appspec_json(deployment_dir, opts.appspec)  # before the info file, which marks the dir complete
         _write_info(deployment_dir, info)
     except BaseException:
         if created:

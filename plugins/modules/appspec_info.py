@@ -31,7 +31,7 @@ options:
     description:
       - An AppSpec file, or a revision directory.
       - In a directory the module looks for O(appspec_filename), then C(appspec.yml), then C(appspec.yaml).
-      - The path is on the managed host.
+      - The path is on the managed host; its content is read through the connection and parsed on the controller.
     type: path
     version_added: 0.1.0
   content:
@@ -61,10 +61,10 @@ options:
     type: int
     default: 3600
     version_added: 0.1.0
-requirements:
-  - PyYAML on the host that runs the module.
 notes:
   - Exactly one of O(path) and O(content) is required.
+  - The AppSpec is parsed on the controller (this module is an action plugin). A file on the managed host is
+    read through the connection, so the host needs no YAML parser, only Python's standard library.
 seealso:
   - name: AppSpec file reference
     description: The AWS CodeDeploy documentation of the AppSpec file.
@@ -168,56 +168,3 @@ errors:
       line: 14
       column: 16
 """
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.appspec.deploy.plugins.module_utils._appspec import HAS_YAML, load_appspec, parse_appspec
-from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
-
-
-def main() -> None:
-    module = AnsibleModule(
-        argument_spec=dict(
-            path=dict(type="path"),
-            content=dict(type="str"),
-            appspec_filename=dict(type="str"),
-            strict=dict(type="bool", default=False),
-            max_event_timeout=dict(type="int", default=3600),
-        ),
-        mutually_exclusive=[("path", "content")],
-        required_one_of=[("path", "content")],
-        supports_check_mode=True,
-    )
-    if not HAS_YAML:
-        module.fail_json(msg=missing_required_lib("PyYAML", reason="to read AppSpec files"))
-    params = module.params
-    try:
-        if params["path"] is not None:
-            parsed = load_appspec(
-                params["path"],
-                appspec_filename=params["appspec_filename"],
-                strict=params["strict"],
-                max_event_timeout=params["max_event_timeout"],
-            )
-        else:
-            parsed = parse_appspec(
-                params["content"],
-                strict=params["strict"],
-                max_event_timeout=params["max_event_timeout"],
-            )
-    except DeployError as err:
-        module.fail_json(msg=str(err), **err.details)
-    for warning in parsed.warnings:
-        module.warn(warning)
-    module.exit_json(
-        changed=False,
-        appspec=parsed.appspec,
-        compute_platform=parsed.compute_platform,
-        deployable=parsed.deployable,
-        not_deployable_reason=parsed.not_deployable_reason,
-        source=parsed.source,
-    )
-
-
-if __name__ == "__main__":
-    main()

@@ -152,8 +152,23 @@ options:
   appspec_filename:
     description:
       - Name of the AppSpec inside the revision; C(appspec.yml) and C(appspec.yaml) are tried after it.
+      - The action plugin reads and parses that file on the controller and sends the result as O(appspec).
     type: str
     version_added: 0.1.0
+  bundle_env:
+    description:
+      - The C(BUNDLE_*) variables of a revision the action plugin fetched on the controller (for example
+        C(BUNDLE_BUCKET), C(BUNDLE_KEY), C(BUNDLE_COMMIT)). They are kept with the staged revision and given to its hooks.
+    type: dict
+    version_added: 1.1.0
+  appspec:
+    description:
+      - The revision's AppSpec, normalized, as M(appspec.deploy.appspec_info) returns it (a dict with its
+        C(appspec) and C(compute_platform)). The host keeps it as C(appspec.json) in the deployment directory,
+        beside the untouched revision, and every later step reads it from there, so hosts never parse YAML.
+      - The action plugin sets it for revisions it resolves on the controller. With O(remote_src=true) pass it.
+    type: dict
+    version_added: 1.1.0
   release_root:
     description:
       - In release mode, the release root; the deployment its C(current) link points to is never pruned.
@@ -311,6 +326,7 @@ from ansible.module_utils.common.text.formatters import human_to_bytes
 
 from ansible_collections.appspec.deploy.plugins.module_utils._staging import StageOptions, stage
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
+from ansible_collections.appspec.deploy.plugins.module_utils._spec import ParsedAppSpec
 
 
 def _consumes_upload(module: AnsibleModule, path: str) -> bool:
@@ -340,6 +356,8 @@ def main() -> None:
             max_unpacked_size=dict(type="str", default="10G"),
             allow_setuid=dict(type="bool", default=False),
             appspec_filename=dict(type="str"),
+            appspec=dict(type="dict"),
+            bundle_env=dict(type="dict"),
             release_root=dict(type="path"),
         ),
         required_together=[("application_name", "deployment_group_name")],
@@ -352,16 +370,17 @@ def main() -> None:
     except ValueError as err:
         module.fail_json(msg="max_unpacked_size: %s" % err)
     consume = bool(p["remote_src"]) and _consumes_upload(module, p["revision"])
-    opts = StageOptions(
-        p["revision"], p["deployment_id"], revision_type=p["revision_type"], remote_src=p["remote_src"],
-        sha256=p["sha256"], headers=p["headers"], s3_version_id=p["s3_version_id"],
-        s3_endpoint_url=p["s3_endpoint_url"], s3_region=p["s3_region"], git_ref=p["git_ref"],
-        application_name=p["application_name"], deployment_group_name=p["deployment_group_name"],
-        deployment_group_id=p["deployment_group_id"], root_dir=p["root_dir"], max_revisions=p["max_revisions"],
-        max_unpacked_size=max_size, allow_setuid=p["allow_setuid"], appspec_filename=p["appspec_filename"],
-        release_root=p["release_root"], consume_upload=consume,
-    )
     try:
+        opts = StageOptions(
+            p["revision"], p["deployment_id"], revision_type=p["revision_type"], remote_src=p["remote_src"],
+            sha256=p["sha256"], headers=p["headers"], s3_version_id=p["s3_version_id"],
+            s3_endpoint_url=p["s3_endpoint_url"], s3_region=p["s3_region"], git_ref=p["git_ref"],
+            application_name=p["application_name"], deployment_group_name=p["deployment_group_name"],
+            deployment_group_id=p["deployment_group_id"], root_dir=p["root_dir"], max_revisions=p["max_revisions"],
+            max_unpacked_size=max_size, allow_setuid=p["allow_setuid"],
+            appspec=ParsedAppSpec.from_dict(p["appspec"], "appspec") if p["appspec"] is not None else None,
+            release_root=p["release_root"], consume_upload=consume, bundle_env=p["bundle_env"],
+        )
         result = stage(opts, check_mode=module.check_mode)
     except DeployError as err:
         _drop_upload(module, p["revision"], consume)
@@ -369,8 +388,6 @@ def main() -> None:
     if _drop_upload(module, p["revision"], consume):
         # We removed the action plugin's temp dir ourselves: spare it a round trip.
         result["_ansible_suppress_tmpdir_delete"] = True
-    for warning in result.pop("appspec_warnings", []):
-        module.warn(warning)
     if not module._diff:
         result.pop("diff", None)
     module.exit_json(**result)

@@ -116,6 +116,21 @@ options:
       - Logs still go to this deployment's C(logs/scripts.log).
     type: path
     version_added: 0.1.0
+  previous_appspec:
+    description:
+      - The normalized AppSpec of the last successful revision on the host, parsed on the controller.
+      - Needed only when that revision has no C(appspec.json) beside its C(deployment-archive), which is the case
+        for a revision the CodeDeploy agent deployed. The action plugin of this module sets it by itself. When the
+        module reports that it needs it, the plugin reads that revision's YAML AppSpec from the host, parses it on
+        the controller and runs the module again, before any script has run.
+    type: dict
+    version_added: 1.1.0
+  previous_appspec_error:
+    description:
+      - Why the controller could not parse the last successful revision's AppSpec. The events that run that
+        revision's scripts fail with it (O(ignore_application_stop_failures) applies). Set by the action plugin.
+    type: str
+    version_added: 1.1.0
   release_root:
     description:
       - Release mode. The revision is installed as C(<release_root>/releases/<id>), C(current) is
@@ -351,13 +366,13 @@ import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.appspec.deploy.plugins.module_utils._appspec import load_appspec
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 from ansible_collections.appspec.deploy.plugins.module_utils._hooks import EventContext, HookError, run_events
 from ansible_collections.appspec.deploy.plugins.module_utils._installer import install_revision
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot, deployment_group_id
 from ansible_collections.appspec.deploy.plugins.module_utils._lock import HostLock
 from ansible_collections.appspec.deploy.plugins.module_utils._releases import ReleaseRoot
+from ansible_collections.appspec.deploy.plugins.module_utils._spec import ParsedAppSpec, deployment_dir_of, require_appspec_json
 from ansible_collections.appspec.deploy.plugins.module_utils._staging import read_info
 
 
@@ -376,7 +391,7 @@ def _release_paths(release_root: str, deployment_id: str) -> t.Tuple[str, t.Opti
 def _install_step(params: t.Dict[str, t.Any], ctx: EventContext, diffs: t.List[t.Dict[str, t.Any]]) -> t.Dict[str, t.Any]:
     """The reserved Install event: files + permissions in place, or a new release directory."""
     archive = ctx.own_archive_dir
-    parsed = load_appspec(archive)
+    parsed = require_appspec_json(deployment_dir_of(archive))
     if params["release_root"]:
         staged = read_info(os.path.dirname(os.path.normpath(archive))) or {}  # what bundle recorded: the sha256
         created = ReleaseRoot(params["release_root"]).create_release(
@@ -457,6 +472,9 @@ def run(params: t.Dict[str, t.Any], check_mode: bool) -> t.Dict[str, t.Any]:
         deployment_group_id=gid,
         bundle_env=dict((k, None if v is None else str(v)) for k, v in (params["bundle_env"] or {}).items()),
         archive_dir=params["archive_dir"],
+        previous_appspec=ParsedAppSpec.from_dict(params["previous_appspec"], "previous_appspec")
+        if params["previous_appspec"] is not None else None,
+        previous_appspec_error=params["previous_appspec_error"],
         release_root=params["release_root"],
         ignore_application_stop_failures=params["ignore_application_stop_failures"],
         output_tail_bytes=params["output_tail_bytes"],
@@ -518,6 +536,8 @@ def main() -> None:
             bundle_env=dict(type="dict", default={}),
             ignore_application_stop_failures=dict(type="bool", default=False),
             archive_dir=dict(type="path"),
+            previous_appspec=dict(type="dict"),
+            previous_appspec_error=dict(type="str"),
             release_root=dict(type="path"),
             file_exists_behavior=dict(type="str", choices=["DISALLOW", "OVERWRITE", "RETAIN"], default="DISALLOW"),
             keep_releases=dict(type="int", default=5),

@@ -65,12 +65,14 @@ options:
       - The unpacked revision to make the release from.
     type: path
     version_added: 0.1.0
-  appspec_filename:
+  appspec:
     description:
-      - The AppSpec file name in O(archive_dir); C(appspec.yml) and C(appspec.yaml) are tried after it.
-        Without any AppSpec the whole revision becomes the release.
-    type: str
-    version_added: 0.1.0
+      - The normalized AppSpec of the revision in O(archive_dir), as M(appspec.deploy.appspec_info) returns it
+        (its RV(appspec.deploy.appspec_info#module:appspec) and RV(appspec.deploy.appspec_info#module:compute_platform)).
+        Without it, the C(appspec.json) that the bundle step keeps beside a staged C(deployment-archive) is used;
+        without either the whole revision becomes the release.
+    type: dict
+    version_added: 1.1.0
   sha256:
     description:
       - The revision's checksum, recorded in the release log. An existing release with another checksum is an error.
@@ -236,14 +238,15 @@ files_outside_release:
 """
 
 import os
+import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.appspec.deploy.plugins.module_utils._appspec import find_appspec, load_appspec
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DEFAULT_ROOT_DIR, deployment_group_id
 from ansible_collections.appspec.deploy.plugins.module_utils._lock import HostLock
 from ansible_collections.appspec.deploy.plugins.module_utils._releases import ReleaseRoot
+from ansible_collections.appspec.deploy.plugins.module_utils._spec import ParsedAppSpec, deployment_dir_of, read_appspec_json
 
 
 def _need(params: dict, *names: str) -> None:
@@ -273,15 +276,10 @@ def _lock_state(module: AnsibleModule) -> dict:
     return {"changed": True, "lock": before, "lock_path": lock.path, "diff": {"before": {"lock": before}, "after": {"lock": None}}}
 
 
-def _appspec_of(archive_dir: str, appspec_filename: str, module: AnsibleModule):
-    try:
-        find_appspec(archive_dir, appspec_filename)
-    except DeployError:
-        return None
-    parsed = load_appspec(archive_dir, appspec_filename=appspec_filename)
-    for warning in parsed.warnings:
-        module.warn(warning)
-    return parsed
+def _appspec_of(archive_dir: str, appspec: t.Optional[t.Dict[str, t.Any]]) -> t.Optional[ParsedAppSpec]:
+    if appspec is not None:
+        return ParsedAppSpec.from_dict(appspec, "appspec")
+    return read_appspec_json(deployment_dir_of(archive_dir))
 
 
 def _release_state(module: AnsibleModule) -> dict:
@@ -302,7 +300,7 @@ def _release_state(module: AnsibleModule) -> dict:
         made = rr.create_release(
             did,
             p["archive_dir"],
-            _appspec_of(p["archive_dir"], p["appspec_filename"], module),
+            _appspec_of(p["archive_dir"], p["appspec"]),
             sha256=p["sha256"],
             shared_paths=p["shared_paths"],
             link_unchanged=p["link_unchanged"],
@@ -365,7 +363,7 @@ def main() -> None:
             release_root=dict(type="path"),
             deployment_id=dict(type="str"),
             archive_dir=dict(type="path"),
-            appspec_filename=dict(type="str"),
+            appspec=dict(type="dict"),
             sha256=dict(type="str"),
             shared_paths=dict(type="list", elements="str", default=[]),
             link_unchanged=dict(type="bool", default=True),

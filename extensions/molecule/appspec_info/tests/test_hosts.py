@@ -21,9 +21,19 @@ def test_systemd_is_running(host):
 
 
 def test_python3_is_present(host):
-    version = host.run("python3 -c 'import sys, yaml; print(sys.version_info[0])'")
+    """Hosts need Python 3.8 or later, and nothing else of Python."""
+    version = host.run("python3 -c 'import sys; print(sys.version_info >= (3, 8))'")
     assert version.rc == 0, version.stderr
-    assert version.stdout.strip() == "3"
+    assert version.stdout.strip() == "True"
+
+
+@pytest.mark.parametrize("module", ["yaml", "boto3"])
+def test_host_python_is_stock(host, module):
+    """The test hosts are stock (python3 alone, no python3-yaml, no boto3), as users' hosts are: a
+    host-side dependency on a third-party package must fail these scenarios, not hide in the image."""
+    result = host.run("python3 -c 'import %s'" % module)
+    assert result.rc != 0, "python3 on the test host can import %s: the image is not stock" % module
+    assert "ModuleNotFoundError: No module named '%s'" % module in result.stderr, result.stderr
 
 
 def test_example_revision_parsed(host):

@@ -10,8 +10,8 @@ import os
 import tarfile
 import time
 
-from ansible_collections.appspec.deploy.plugins.action.bundle import (
-    StagedCache, file_sha256, pack_directory, tree_signature)
+from ansible_collections.appspec.deploy.plugins.action.bundle import StagedCache
+from ansible_collections.appspec.deploy.plugins.plugin_utils._revision import file_sha256, pack_directory, tree_signature
 
 
 def make_tree(root):

@@ -18,6 +18,9 @@ import uuid
 
 import pytest
 
+import bundle_fixtures
+from bundle_fixtures import server_appspec
+
 from ansible_collections.appspec.deploy.plugins.module_utils import _hooks
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 from ansible_collections.appspec.deploy.plugins.module_utils._hooks import (
@@ -68,27 +71,12 @@ def kill_marked(marker: str) -> None:
             pass
 
 
-def write_revision(archive: str, hooks: dict, scripts: dict) -> str:
-    """A revision: appspec.yml with ``hooks`` ({event: [location or dict]}) and ``scripts`` ({path: body})."""
-    os.makedirs(archive, exist_ok=True)
-    lines = ["version: 0.0", "os: linux", "hooks:"]
-    for event, entries in hooks.items():
-        lines.append("  %s:" % event)
-        for entry in entries:
-            entry = dict({"timeout": 60}, **({"location": entry} if isinstance(entry, str) else entry))
-            lines.append("    - location: %s" % entry["location"])
-            for key in ("timeout", "runas", "sudo"):
-                if entry.get(key) is not None:
-                    lines.append("      %s: %s" % (key, str(entry[key]).lower() if isinstance(entry[key], bool) else entry[key]))
-    with open(os.path.join(archive, "appspec.yml"), "w") as handle:
-        handle.write("\n".join(lines) + "\n")
-    for path, body in scripts.items():
-        full = os.path.join(archive, path)
-        os.makedirs(os.path.dirname(full), exist_ok=True)
-        with open(full, "w") as handle:
-            handle.write(textwrap.dedent(body).lstrip())
-        os.chmod(full, 0o755)
-    return archive
+def write_revision(archive: str, hooks: dict, scripts: dict, *, appspec_json: bool = True) -> str:
+    """A staged revision: ``scripts`` ({path: body}) in ``archive`` and, beside it, the appspec.json of an
+    AppSpec with ``hooks`` ({event: [location or dict]}, 60 s timeouts unless given)."""
+    hooks = {event: [dict({"timeout": 60}, **({"location": e} if isinstance(e, str) else e)) for e in entries]
+             for event, entries in hooks.items()}
+    return bundle_fixtures.write_revision(archive, scripts, server_appspec(hooks), appspec_json=appspec_json)
 
 
 @pytest.fixture
@@ -767,3 +755,79 @@ def test_missing_script_of_the_previous_revision_names_the_event_once(root, tmp_
         run_events(context(root), ["ApplicationStop"])
     assert str(caught.value).startswith("ApplicationStop: script 'gone.sh' does not exist")
     assert "ignore_application_stop_failures" in str(caught.value)
+
+
+# --- the last successful revision has no appspec.json (the CodeDeploy agent deployed it) ------------
+
+
+def _agent_previous_and_current(root, tmp_path):
+    """A previous revision as the agent leaves it (no appspec.json) and the new one; both scripts leave a trace."""
+    trace = tmp_path / "trace"
+    previous = root.deployment_dir(GID, "d-AGENT0001")
+    write_revision(os.path.join(previous, "deployment-archive"), {"ApplicationStop": ["stop.sh"]},
+                   {"stop.sh": "#!/bin/sh\necho previous $LIFECYCLE_EVENT $DEPLOYMENT_ID >> %s\n" % trace},
+                   appspec_json=False)
+    root.write_record(GID, "last_successful_install", previous)
+    write_revision(archive_of(root), {"BeforeInstall": ["before.sh"]},
+                   {"before.sh": "#!/bin/sh\necho new $LIFECYCLE_EVENT >> %s\n" % trace})
+    return previous, trace
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_previous_revision_without_appspec_json_needs_the_controller_before_anything_runs(root, tmp_path, check_mode):
+    previous, trace = _agent_previous_and_current(root, tmp_path)
+    with pytest.raises(_hooks.AppSpecNeeded) as caught:
+        run_events(context(root, check_mode=check_mode), ["ApplicationStop", "BeforeInstall"])
+    assert isinstance(caught.value, DeployError)
+    assert caught.value.details == {"appspec_needed": {"archive_dir": os.path.join(previous, "deployment-archive"),
+                                                       "deployment_dir": previous}}
+    assert "has no appspec.json" in str(caught.value)
+    assert not trace.exists()  # neither the previous ApplicationStop nor the new BeforeInstall ran
+    assert not os.path.exists(root.scripts_log(GID, DID))
+
+
+def test_previous_revision_without_appspec_json_is_not_needed_for_the_new_revisions_events(root, tmp_path):
+    _previous, trace = _agent_previous_and_current(root, tmp_path)
+    result = run_events(context(root), ["BeforeInstall"])
+    assert result["events"][0]["status"] == "succeeded"
+    assert trace.read_text().splitlines() == ["new BeforeInstall"]
+
+
+def test_previous_appspec_from_the_controller_runs_the_previous_application_stop(root, tmp_path):
+    previous, trace = _agent_previous_and_current(root, tmp_path)
+    ctx = context(root, previous_appspec=server_appspec({"ApplicationStop": ["stop.sh"]}))
+    result = run_events(ctx, ["ApplicationStop", "BeforeInstall"])
+    assert [e["status"] for e in result["events"]] == ["succeeded", "succeeded"]
+    assert result["events"][0]["scripts"][0]["path"] == os.path.join(previous, "deployment-archive", "stop.sh")
+    assert trace.read_text().splitlines() == ["previous ApplicationStop %s" % DID, "new BeforeInstall"]
+
+
+def test_appspec_json_of_the_previous_revision_wins_over_previous_appspec(root, tmp_path):
+    previous, trace = _previous_and_current(root, tmp_path, "#!/bin/sh\necho from-json >> TRACE\n")
+    root.write_record(GID, "last_successful_install", previous)
+    ctx = context(root, previous_appspec=server_appspec({"ApplicationStop": ["other.sh"]}))
+    result = run_events(ctx, ["ApplicationStop"])
+    assert result["events"][0]["scripts"][0]["location"] == "stop.sh"
+    assert trace.read_text() == "from-json\n"
+
+
+@pytest.mark.parametrize("ignore", [False, True])
+def test_previous_appspec_error_fails_the_event_unless_ignored(root, tmp_path, ignore):
+    _previous, trace = _agent_previous_and_current(root, tmp_path)
+    message = "the last successful revision's AppSpec cannot be used: appspec.yml: line 3 col 1 hooks: broken"
+    ctx = context(root, previous_appspec_error=message, ignore_application_stop_failures=ignore)
+    if not ignore:
+        with pytest.raises(HookError) as caught:
+            run_events(ctx, ["ApplicationStop", "BeforeInstall"])
+        assert str(caught.value).startswith("ApplicationStop: " + message)
+        assert "ignore_application_stop_failures: true" in str(caught.value)
+        assert caught.value.details["failed_event"] == "ApplicationStop"
+        assert [e["status"] for e in caught.value.details["events"]] == ["failed", "skipped"]
+        assert not trace.exists()
+        return
+    result = run_events(ctx, ["ApplicationStop", "BeforeInstall"])
+    stop, before = result["events"]
+    assert stop["status"] == "failed" and stop["ignored"] is True and message in stop["msg"]
+    assert before["status"] == "succeeded" and result["failed_event"] is None
+    assert trace.read_text().splitlines() == ["new BeforeInstall"]
+    assert result["warnings"] and message in result["warnings"][0]

@@ -1,8 +1,11 @@
-"""Staging into the agent's layout: reuse, retention, check mode, and every source end to end."""
+"""Staging into the agent's layout: reuse, retention, check mode, local files and URLs end to end.
+
+The AppSpec comes parsed from the controller (``StageOptions.appspec``) and is kept as appspec.json;
+S3 and git revisions are fetched by the controller (tests/unit/plugins/plugin_utils/test__revision.py).
+"""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -11,30 +14,31 @@ import time
 
 import pytest
 
-from bundle_fixtures import git_repo, http_server, moto_endpoint, s3  # noqa: F401 pylint: disable=unused-import
+from bundle_fixtures import http_server, lambda_appspec, make_archive, server_appspec  # noqa: F401 pylint: disable=unused-import
 
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot, deployment_group_id
+from ansible_collections.appspec.deploy.plugins.module_utils._spec import read_appspec_json
+from ansible_collections.appspec.deploy.plugins.module_utils import _staging
 from ansible_collections.appspec.deploy.plugins.module_utils._staging import StageOptions, stage
 
 GID = "group-1"
 APPSPEC = b"version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: scripts/after.sh\n"
+# What the controller's parser makes of APPSPEC (see bundle_fixtures.server_appspec).
+PARSED = server_appspec({"AfterInstall": ["scripts/after.sh"]})
+STAGED = [".bundle-info.json", "appspec.json", "bundle.tar", "deployment-archive", "logs"]
 
 
 def revision(path, marker="1", appspec=APPSPEC, top=None):
     """A tar revision with an appspec and a marker file; returns (path, sha256)."""
-    with tarfile.open(str(path), "w:gz" if str(path).endswith("gz") else "w") as archive:
-        for name, data in (("appspec.yml", appspec), ("scripts/after.sh", b"#!/bin/sh\n"), ("marker", marker.encode())):
-            info = tarfile.TarInfo(("%s/%s" % (top, name)) if top else name)
-            info.size = len(data)
-            info.mode = 0o755
-            archive.addfile(info, io.BytesIO(data))
-    return str(path), hashlib.sha256(open(str(path), "rb").read()).hexdigest()
+    return make_archive(path, {"appspec.yml": (appspec, 0o755), "scripts/after.sh": (b"#!/bin/sh\n", 0o755),
+                               "marker": (marker, 0o755)}, top=top)
 
 
 def opts(root, deployment_id, rev, **kw):
     kw.setdefault("deployment_group_id", GID)
     kw.setdefault("remote_src", True)
+    kw.setdefault("appspec", PARSED)
     return StageOptions(rev, deployment_id, root_dir=str(root), **kw)
 
 
@@ -54,21 +58,30 @@ def test_stage_local_file_lays_out_like_the_agent(tmp_path, root):
     assert (result["sha256"], result["size"], result["bundle_type"]) == (sha, os.path.getsize(rev), "tar")
     assert result["compute_platform"] == "server"
     assert result["appspec"]["hooks"]["AfterInstall"][0]["location"] == "scripts/after.sh"
-    assert sorted(os.listdir(ddir)) == [".bundle-info.json", "bundle.tar", "deployment-archive", "logs"]
+    assert sorted(os.listdir(ddir)) == STAGED
+    assert read_appspec_json(str(ddir)).as_dict() == PARSED.as_dict()  # what later steps read, not YAML
     assert (ddir / "deployment-archive" / "marker").read_text() == "1"
     record = root / "deployment-instructions" / ("%s_most_recent_install" % GID)
     assert record.read_text() == str(ddir)  # no trailing newline, as the agent writes it
     assert os.path.exists(rev)  # a user's file on the host is copied, not moved
 
 
+def test_a_file_url_on_the_host_is_a_local_file(tmp_path, root):
+    rev, sha = revision(tmp_path / "rev.tar")
+    result = stage(opts(root, "d-AAAAAAAA1", "file://" + rev, sha256=sha))
+    assert result["changed"] and result["source"] == {"type": "local", "revision": rev, "identity": {}}
+    assert os.path.exists(rev)
+
+
 def test_group_id_from_application_and_group(tmp_path, root):
     rev = revision(tmp_path / "rev.tar")[0]
     result = stage(StageOptions(rev, "d-AAAAAAAA1", remote_src=True, root_dir=str(root), application_name="app",
-                                deployment_group_name="prod"))
+                                deployment_group_name="prod", appspec=PARSED))
     assert result["deployment_group_id"] == deployment_group_id("app", "prod")
     assert os.path.isdir(root / deployment_group_id("app", "prod") / "d-AAAAAAAA1" / "deployment-archive")
     with pytest.raises(DeployError, match="give deployment_group_id"):
-        stage(StageOptions(rev, "d-AAAAAAAA1", remote_src=True, root_dir=str(root), application_name="app"))
+        stage(StageOptions(rev, "d-AAAAAAAA1", remote_src=True, root_dir=str(root), application_name="app",
+                           appspec=PARSED))
 
 
 def test_same_deployment_again_is_unchanged(tmp_path, root):
@@ -90,7 +103,9 @@ def test_same_revision_new_deployment_is_reused_with_hard_links(tmp_path, root):
     old, new = root / GID / "d-AAAAAAAA1", root / GID / "d-AAAAAAAA2"
     assert os.stat(old / "deployment-archive/marker").st_ino == os.stat(new / "deployment-archive/marker").st_ino
     assert os.stat(old / "bundle.tar").st_ino == os.stat(new / "bundle.tar").st_ino
-    assert sorted(os.listdir(new)) == [".bundle-info.json", "bundle.tar", "deployment-archive", "logs"]
+    assert sorted(os.listdir(new)) == STAGED
+    assert os.stat(old / "appspec.json").st_ino != os.stat(new / "appspec.json").st_ino  # each its own
+    assert read_appspec_json(str(new)).as_dict() == PARSED.as_dict()
     assert json.loads((new / ".bundle-info.json").read_text())["deployment_id"] == "d-AAAAAAAA2"
     assert result["appspec"]["os"] == "linux" and result["sha256"] == sha
     record = root / "deployment-instructions" / ("%s_most_recent_install" % GID)
@@ -137,21 +152,38 @@ def test_uploaded_file_is_moved(tmp_path, root):
     assert os.stat(result["bundle_path"]).st_ino == inode
 
 
-def test_bad_appspec_fails_with_the_parsers_error_and_stages_nothing(tmp_path, root):
-    rev = revision(tmp_path / "rev.tar", appspec=b"version: 0.0\nos: windows-ish\nhooks: [1]\n")[0]
-    with pytest.raises(DeployError) as err:
-        stage(opts(root, "d-AAAAAAAA1", rev))
-    assert type(err.value).__name__ == "AppSpecError" and err.value.details["errors"]
-    assert os.listdir(root / GID) == []
+def test_without_the_controllers_appspec_nothing_is_staged(tmp_path, root):
+    """The AppSpec is parsed on the controller (bundle action plugin, appspec_info): a host never reads YAML."""
+    rev, sha = revision(tmp_path / "rev.tar")
+    with pytest.raises(DeployError, match="appspec is missing: the AppSpec is parsed on the controller"):
+        stage(opts(root, "d-AAAAAAAA1", rev, sha256=sha, appspec=None))
+    assert not root.exists()
+
+
+@pytest.mark.parametrize("reuse", [False, True])
+def test_no_complete_staging_without_its_appspec_json(tmp_path, root, monkeypatch, reuse):
+    """.bundle-info.json marks a complete deployment dir: appspec.json must be there before it."""
+    rev, sha = revision(tmp_path / "rev.tar")
+    if reuse:
+        stage(opts(root, "d-AAAAAAAA1", rev, sha256=sha))
+
+    def disk_full(*_args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(_staging, "write_appspec_json", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        stage(opts(root, "d-AAAAAAAA2", rev if not reuse else "", sha256=sha))
+    assert _staging.read_info(str(root / GID / "d-AAAAAAAA2")) is None
 
 
 def test_lambda_appspec_is_not_deployable(tmp_path, root):
     appspec = (b"version: 0.0\nResources:\n  - fn:\n      Type: AWS::Lambda::Function\n      Properties:\n"
                b"        Name: f\n        Alias: live\n        CurrentVersion: '1'\n        TargetVersion: '2'\n")
     rev = revision(tmp_path / "rev.tar", appspec=appspec)[0]
-    with pytest.raises(DeployError, match="cannot be deployed to hosts"):
-        stage(opts(root, "d-AAAAAAAA1", rev))
-    assert os.listdir(root / GID) == []
+    with pytest.raises(DeployError, match="cannot be deployed to hosts: this AppSpec is for AWS Lambda") as err:
+        stage(opts(root, "d-AAAAAAAA1", rev, appspec=lambda_appspec()))
+    assert err.value.details["compute_platform"] == "lambda"
+    assert not root.exists()
 
 
 def test_hostile_archive_stages_nothing(tmp_path, root):
@@ -173,7 +205,7 @@ def test_restaging_a_deployment_with_another_revision_replaces_it(tmp_path, root
     result = stage(opts(root, "d-AAAAAAAA1", rev2, sha256=sha2))
     ddir = root / GID / "d-AAAAAAAA1"
     assert result["changed"] and result["bundle_type"] == "tgz"
-    assert sorted(os.listdir(ddir)) == [".bundle-info.json", "bundle.tgz", "deployment-archive", "logs"]
+    assert sorted(os.listdir(ddir)) == [".bundle-info.json", "appspec.json", "bundle.tgz", "deployment-archive", "logs"]
     assert (ddir / "deployment-archive/marker").read_text() == "2"
 
 
@@ -195,7 +227,7 @@ def test_check_mode_changes_nothing(tmp_path, root):
     reuse = stage(opts(root, "d-AAAAAAAA2", "", sha256=sha), check_mode=True)
     assert (reuse["changed"], reuse["reused"]) == (False, True) and "would reuse" in reuse["msg"]
     assert reuse["appspec"]["os"] == "linux"
-    assert sorted(os.listdir(root / GID)) == before
+    assert sorted(os.listdir(root / GID)) == before and not (root / GID / "d-AAAAAAAA2").exists()
 
 
 # --- retention -------------------------------------------------------------------------------------
@@ -267,35 +299,25 @@ def test_stage_from_http(tmp_path, root, http_server):
     assert sorted(os.listdir(root / GID)) == ["d-AAAAAAAA1", "d-AAAAAAAA2"]
 
 
-def test_stage_from_s3_with_version_and_reuse(tmp_path, root, s3):
-    s3.create_bucket(Bucket="stage-bucket")
-    s3.put_bucket_versioning(Bucket="stage-bucket", VersioningConfiguration={"Status": "Enabled"})
-    rev1 = revision(tmp_path / "one.tar", "1")[0]
-    rev2 = revision(tmp_path / "two.tar", "2")[0]
-    v1 = s3.put_object(Bucket="stage-bucket", Key="app.tar", Body=open(rev1, "rb").read())["VersionId"]
-    s3.put_object(Bucket="stage-bucket", Key="app.tar", Body=open(rev2, "rb").read())
-    kw = dict(remote_src=False, s3_endpoint_url=s3.endpoint, s3_region="us-east-1")
-    result = stage(opts(root, "d-AAAAAAAA1", "s3://stage-bucket/app.tar", s3_version_id=v1, **kw))
-    assert (root / GID / "d-AAAAAAAA1" / "deployment-archive" / "marker").read_text() == "1"
-    assert result["bundle_env"] == {"BUNDLE_BUCKET": "stage-bucket", "BUNDLE_KEY": "app.tar", "BUNDLE_VERSION": v1,
-                                    "BUNDLE_ETAG": hashlib.md5(open(rev1, "rb").read()).hexdigest()}
-    # Same object version again, no sha256 given: a HEAD request tells it is staged already.
-    again = stage(opts(root, "d-AAAAAAAA2", "s3://stage-bucket/app.tar", s3_version_id=v1, **kw))
-    assert (again["changed"], again["reused"], again["bytes_transferred"]) == (False, True, 0)
-    assert again["bundle_env"] == result["bundle_env"]
-    latest = stage(opts(root, "d-AAAAAAAA3", "s3://stage-bucket/app.tar", **kw))
-    assert latest["changed"] and latest["bundle_env"]["BUNDLE_VERSION"] != v1
-    assert (root / GID / "d-AAAAAAAA3" / "deployment-archive" / "marker").read_text() == "2"
+def test_a_revision_the_controller_fetched_keeps_its_bundle_env(tmp_path, root):
+    """S3 and git revisions reach the host as an uploaded archive with the BUNDLE_* the controller recorded."""
+    rev, sha = revision(tmp_path / "rev.tar")
+    env = {"BUNDLE_BUCKET": "b", "BUNDLE_KEY": "app.tar", "BUNDLE_VERSION": "v1", "BUNDLE_ETAG": "e"}
+    result = stage(opts(root, "d-AAAAAAAA1", rev, sha256=sha, bundle_env=env))
+    assert result["bundle_env"] == env
+    assert json.loads((root / GID / "d-AAAAAAAA1" / ".bundle-info.json").read_text())["bundle_env"] == env
+    again = stage(opts(root, "d-AAAAAAAA2", "", sha256=sha, bundle_env=env))  # the action plugin's probe
+    assert (again["changed"], again["reused"], again["bundle_env"]) == (False, True, env)
 
 
-def test_stage_from_git_records_the_commit(tmp_path, root, git_repo):
-    kw = dict(remote_src=False, revision_type="git")
-    result = stage(opts(root, "d-AAAAAAAA1", git_repo.path, git_ref="v1", **kw))
-    assert result["bundle_env"] == {"BUNDLE_COMMIT": git_repo.first}
-    assert result["source"]["identity"]["commit"] == git_repo.first
-    assert (root / GID / "d-AAAAAAAA1" / "deployment-archive" / "version.txt").read_text() == "1\n"
-    again = stage(opts(root, "d-AAAAAAAA2", git_repo.path, git_ref=git_repo.first, **kw))
-    assert (again["changed"], again["reused"], again["bytes_transferred"]) == (False, True, 0)
-    assert again["bundle_env"] == {"BUNDLE_COMMIT": git_repo.first}
-    head = stage(opts(root, "d-AAAAAAAA3", git_repo.path, **kw))
-    assert head["bundle_env"] == {"BUNDLE_COMMIT": git_repo.second} and head["changed"]
+@pytest.mark.parametrize("revision_, revision_type", [
+    ("s3://bucket/app.tar", "auto"),
+    ("git@example.com:team/app", "auto"),
+    ("https://example.com/team/app.git", "auto"),
+    ("/srv/repo", "git"),
+    ("/srv/app.tar", "s3"),
+])
+def test_s3_and_git_revisions_are_fetched_by_the_controller(root, revision_, revision_type):
+    with pytest.raises(DeployError, match=r"s3/git revisions are fetched by the controller \(the bundle action plugin\)"):
+        stage(opts(root, "d-AAAAAAAA1", revision_, remote_src=False, revision_type=revision_type))
+    assert not root.exists()

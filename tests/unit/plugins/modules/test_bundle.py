@@ -5,19 +5,21 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import os
-import tarfile
 import typing as t
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
 
+from bundle_fixtures import make_archive, parsed_appspec
+
+from ansible_collections.appspec.deploy.plugins.module_utils._spec import read_appspec_json
 from ansible_collections.appspec.deploy.plugins.modules import bundle
 
-APPSPEC = b"version: 0.0\nos: linux\n"
+APPSPEC = "version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: bin/tool\n"
+# What the action plugin sends: the AppSpec as the controller parsed it.
+PARSED = parsed_appspec(APPSPEC).as_dict()
 
 
 def run(capsys: t.Any, args: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
@@ -28,17 +30,12 @@ def run(capsys: t.Any, args: t.Dict[str, t.Any]) -> t.Dict[str, t.Any]:
 
 
 def make_revision(path: t.Any, setuid: bool = False) -> str:
-    with tarfile.open(str(path), "w:gz") as archive:
-        for name, data, mode in (("appspec.yml", APPSPEC, 0o644), ("bin/tool", b"x", 0o4755 if setuid else 0o755)):
-            info = tarfile.TarInfo(name)
-            info.size, info.mode = len(data), mode
-            archive.addfile(info, io.BytesIO(data))
-    return hashlib.sha256(open(str(path), "rb").read()).hexdigest()
+    return make_archive(path, {"appspec.yml": APPSPEC, "bin/tool": (b"x", 0o4755 if setuid else 0o755)})[1]
 
 
 def base(tmp_path: t.Any, **kw: t.Any) -> t.Dict[str, t.Any]:
     args = {"deployment_id": "d-AAAAAAAA1", "application_name": "app", "deployment_group_name": "prod",
-            "root_dir": str(tmp_path / "root"), "remote_src": True}
+            "root_dir": str(tmp_path / "root"), "remote_src": True, "appspec": PARSED}
     args.update(kw)
     return args
 
@@ -50,6 +47,8 @@ def test_stage_then_unchanged(capsys: t.Any, tmp_path: t.Any) -> None:
     assert first["diff"] == {"before": {"deployment_dir": first["deployment_dir"], "sha256": None},
                              "after": {"deployment_dir": first["deployment_dir"], "sha256": sha}}
     assert os.stat(os.path.join(first["archive_dir"], "bin/tool")).st_mode & 0o7777 == 0o755
+    assert first["appspec"] == PARSED["appspec"] and first["compute_platform"] == "server"
+    assert read_appspec_json(first["deployment_dir"]).as_dict() == PARSED  # what lifecycle_event reads
     second = run(capsys, base(tmp_path, revision=str(tmp_path / "rev.tgz"), sha256=sha))
     assert (second["changed"], second["reused"], second["bytes_transferred"]) == (False, True, 0)
     assert "diff" not in second
@@ -92,3 +91,25 @@ def test_upload_in_the_task_tmpdir_is_consumed(capsys: t.Any, tmp_path: t.Any) -
     result = run(capsys, base(tmp_path, revision=str(tmpdir / "bundle-upload"), sha256=sha,
                               _ansible_tmpdir=str(tmpdir)))
     assert result["changed"] is True and not tmpdir.exists()
+
+
+def test_the_appspec_comes_from_the_controller(capsys: t.Any, tmp_path: t.Any) -> None:
+    sha = make_revision(tmp_path / "rev.tgz")
+    missing = run(capsys, dict(base(tmp_path, revision=str(tmp_path / "rev.tgz"), sha256=sha), appspec=None))
+    assert missing["failed"] is True and missing["msg"].startswith("appspec is missing: the AppSpec is parsed on the controller")
+    junk = run(capsys, base(tmp_path, revision=str(tmp_path / "rev.tgz"), sha256=sha, appspec={"version": "0.0", "os": "linux"}))
+    assert junk["failed"] is True and junk["msg"].startswith("appspec is not a normalized AppSpec")
+    assert not (tmp_path / "root").exists()
+
+
+def test_bundle_env_of_a_controller_fetch_is_kept(capsys: t.Any, tmp_path: t.Any) -> None:
+    sha = make_revision(tmp_path / "rev.tgz")
+    env = {"BUNDLE_COMMIT": "0123456789abcdef0123456789abcdef01234567"}
+    result = run(capsys, base(tmp_path, revision=str(tmp_path / "rev.tgz"), sha256=sha, bundle_env=env))
+    assert result["changed"] is True and result["bundle_env"] == env
+
+
+@pytest.mark.parametrize("revision", ["s3://bucket/app.zip", "git@example.com:team/app.git"])
+def test_s3_and_git_are_not_fetched_by_hosts(capsys: t.Any, tmp_path: t.Any, revision: str) -> None:
+    result = run(capsys, base(tmp_path, revision=revision, remote_src=True))
+    assert result["failed"] is True and "s3/git revisions are fetched by the controller" in result["msg"]

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import json
 import os
-import textwrap
 import time
 
 import pytest
 
 from ansible.module_utils.testing import patch_module_args
+
+from bundle_fixtures import parsed_appspec, write_revision
 
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot, deployment_group_id
 from ansible_collections.appspec.deploy.plugins.module_utils._lock import HostLock
@@ -28,20 +29,10 @@ def run_module(capsys, **args):
     return json.loads(capsys.readouterr().out)
 
 
-def stage(root: DeploymentRoot, deployment_id: str, appspec: str, files: dict) -> str:
-    """What the bundle module leaves behind: <root>/<gid>/<id>/deployment-archive."""
-    archive = root.archive_dir(GID, deployment_id)
-    os.makedirs(archive)
-    with open(os.path.join(archive, "appspec.yml"), "w") as handle:
-        handle.write(textwrap.dedent(appspec).lstrip())
-    for path, body in files.items():
-        full = os.path.join(archive, path)
-        os.makedirs(os.path.dirname(full), exist_ok=True)
-        with open(full, "w") as handle:
-            handle.write(textwrap.dedent(body).lstrip())
-        if path.endswith(".sh"):
-            os.chmod(full, 0o755)
-    return archive
+def stage(root: DeploymentRoot, deployment_id: str, appspec: str, files: dict, appspec_json: bool = True) -> str:
+    """What the bundle module leaves behind: <root>/<gid>/<id>/deployment-archive and appspec.json beside it,
+    the AppSpec parsed by the controller's parser (without appspec.json: as the CodeDeploy agent leaves it)."""
+    return write_revision(root.archive_dir(GID, deployment_id), files, appspec, appspec_json=appspec_json)
 
 
 @pytest.fixture
@@ -77,10 +68,10 @@ def env(tmp_path):
         "scripts/validate.sh": '#!/bin/sh\ngrep -q good %s/VERSION || { echo "bad version" >&2; exit 2; }\n' % dest,
     }
 
-    def make(deployment_id, version="good"):
+    def make(deployment_id, version="good", appspec_json=True):
         files = dict(scripts)
         files["app/VERSION"] = version + "\n"
-        return stage(root, deployment_id, appspec, files)
+        return stage(root, deployment_id, appspec, files, appspec_json)
 
     return root, trace, dest, make
 
@@ -291,3 +282,51 @@ def test_release_mode_rollback_sees_the_older_revisions_release(capsys, tmp_path
     assert result["release_dir"] == str(release_root / "releases" / "d-REL000001")
     assert trace.read_text().splitlines()[-1] == "d-ROLLBACK1 dir=%s" % (release_root / "releases" / "d-REL000001")
     assert not (release_root / "releases" / "d-ROLLBACK1").exists()
+
+
+def test_a_previous_revision_of_the_agent_needs_its_appspec_from_the_controller(capsys, env):
+    """No appspec.json beside the last successful revision: the module asks (the action plugin answers)."""
+    root, trace, _dest, make = env
+    make("d-AGENT0001", "agent", appspec_json=False)
+    root.write_record(GID, "last_successful_install", root.deployment_dir(GID, "d-AGENT0001"))
+    make("d-NEW000001")
+    needed = run_module(capsys, events=["ApplicationStop", "BeforeInstall"], lock="acquire", **common(root, "d-NEW000001"))
+    assert needed["failed"] is True and "has no appspec.json" in needed["msg"]
+    assert needed["appspec_needed"] == {"archive_dir": root.archive_dir(GID, "d-AGENT0001"),
+                                        "deployment_dir": root.deployment_dir(GID, "d-AGENT0001")}
+    assert not trace.exists()
+    # The action plugin runs the module again with the AppSpec it parsed from that revision's appspec.yml
+    # (the lock this deployment took is re-entrant).
+    previous = parsed_appspec(open(os.path.join(root.archive_dir(GID, "d-AGENT0001"), "appspec.yml")).read())
+    done = run_module(capsys, events=["ApplicationStop", "BeforeInstall"], lock="acquire",
+                      previous_appspec=previous.as_dict(), **common(root, "d-NEW000001"))
+    assert not done.get("failed"), done
+    assert [e["status"] for e in done["events"]] == ["succeeded", "succeeded"]
+    assert done["events"][0]["revision"] == root.archive_dir(GID, "d-AGENT0001")
+    assert done["lock"]["deployment_id"] == "d-NEW000001"
+    assert trace.read_text().splitlines() == ["d-NEW000001 ApplicationStop ", "d-NEW000001 BeforeInstall "]
+
+
+def test_previous_appspec_error_and_junk(capsys, env):
+    root, trace, _dest, make = env
+    make("d-AGENT0001", appspec_json=False)
+    root.write_record(GID, "last_successful_install", root.deployment_dir(GID, "d-AGENT0001"))
+    make("d-NEW000001")
+    error = "the last successful revision's AppSpec cannot be used: appspec.yml: line 1 col 1: broken"
+    failed = run_module(capsys, events=["ApplicationStop"], previous_appspec_error=error, **common(root, "d-NEW000001"))
+    assert failed["failed"] is True and failed["failed_event"] == "ApplicationStop"
+    assert failed["msg"].startswith("ApplicationStop: " + error) and "ignore_application_stop_failures" in failed["msg"]
+    ignored = run_module(capsys, events=["ApplicationStop"], previous_appspec_error=error,
+                         ignore_application_stop_failures=True, **common(root, "d-NEW000001"))
+    assert not ignored.get("failed") and ignored["events"][0]["ignored"] is True
+    junk = run_module(capsys, events=["ApplicationStop"], previous_appspec={"version": 0.0}, **common(root, "d-NEW000001"))
+    assert junk["failed"] is True and junk["msg"].startswith("previous_appspec is not a normalized AppSpec")
+    assert not trace.exists()
+
+
+def test_install_needs_the_appspec_json_of_the_revision(capsys, env):
+    root, trace, dest, make = env
+    make("d-NOJSON001", appspec_json=False)
+    result = run_module(capsys, events=["Install"], **common(root, "d-NOJSON001"))
+    assert result["failed"] is True and "has no normalized AppSpec" in result["msg"]
+    assert not dest.exists() and not trace.exists()

@@ -13,8 +13,8 @@ import typing as t
 import pytest
 import yaml
 
-from ansible_collections.appspec.deploy.plugins.module_utils import _appspec
-from ansible_collections.appspec.deploy.plugins.module_utils._appspec import (
+from ansible_collections.appspec.deploy.plugins.plugin_utils import _appspec
+from ansible_collections.appspec.deploy.plugins.plugin_utils._appspec import (
     IN_PLACE_EVENTS,
     LAST_SUCCESSFUL_EVENTS,
     RESERVED_EVENTS,
@@ -798,3 +798,31 @@ def test_load_appspec_encodings(tmp_path: t.Any) -> None:
 def test_max_event_timeout_must_be_positive() -> None:
     with pytest.raises(DeployError, match="max_event_timeout"):
         parse_appspec(MIN, max_event_timeout=0)
+
+
+# --- the host-side fixtures are what this parser returns -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "yaml_text, kwargs",
+    [
+        (MIN, {}),
+        (MIN + "hooks:\n  AfterInstall:\n    - location: a.sh\n", {"hooks": {"AfterInstall": ["a.sh"]}}),
+        (MIN + "hooks:\n  ApplicationStop:\n    - location: s.sh\n      timeout: 60\n      runas: app\n      sudo: true\n"
+         "  ValidateService:\n    - location: v.sh\n",
+         {"hooks": {"ApplicationStop": [{"location": "s.sh", "timeout": 60, "runas": "app", "sudo": True}],
+                    "ValidateService": ["v.sh"]}}),
+        (MIN + "files:\n  - source: app\n    destination: /srv/app\nfile_exists_behavior: OVERWRITE\n",
+         {"files": [{"source": "app", "destination": "/srv/app"}], "file_exists_behavior": "OVERWRITE"}),
+    ],
+)
+def test_host_side_fixtures_match_the_parser(yaml_text: str, kwargs: t.Dict[str, t.Any]) -> None:
+    """tests/unit/bundle_fixtures.server_appspec builds appspec.json for host-side tests without YAML:
+    it must stay exactly what the controller sends for the same AppSpec."""
+    from bundle_fixtures import lambda_appspec, parsed_appspec, server_appspec
+
+    assert parse_appspec(yaml_text, "appspec.yml").as_dict() == server_appspec(**kwargs).as_dict()
+    assert parsed_appspec(yaml_text).as_dict() == server_appspec(**kwargs).as_dict()
+    lambda_text = ("version: 0.0\nResources:\n  - fn:\n      Type: AWS::Lambda::Function\n      Properties:\n"
+                   "        Name: f\n        Alias: live\n        CurrentVersion: '1'\n        TargetVersion: '2'\n")
+    assert dict(parse_appspec(lambda_text).as_dict(), source=None) == dict(lambda_appspec().as_dict(), source=None)

@@ -17,53 +17,27 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-import sys
 import typing as t
-from dataclasses import dataclass, field
 
-try:
-    import yaml
-except ImportError:  # PyYAML is missing on this host: parse_appspec says so
-    yaml = None  # type: ignore[assignment]
-    HAS_YAML = False
-else:
-    HAS_YAML = True
+import yaml
 
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
-
-# --- Lifecycle events --------------------------------------------------------------------------
-
-# The in-place order of EC2/on-premises events, reserved ones included (AWS "Run order" table).
-IN_PLACE_EVENTS = (
-    "BeforeBlockTraffic",
-    "BlockTraffic",
-    "AfterBlockTraffic",
-    "ApplicationStop",
-    "DownloadBundle",
-    "BeforeInstall",
-    "Install",
-    "AfterInstall",
-    "ApplicationStart",
-    "ValidateService",
-    "BeforeAllowTraffic",
-    "AllowTraffic",
-    "AfterAllowTraffic",
+from ansible_collections.appspec.deploy.plugins.module_utils._spec import (  # noqa: F401  pylint: disable=unused-import
+    COMPUTE_PLATFORMS,
+    DEFAULT_FILENAMES,
+    ECS_EVENTS,
+    FILE_EXISTS_BEHAVIORS,
+    IN_PLACE_EVENTS,
+    LAMBDA_EVENTS,
+    LAST_SUCCESSFUL_EVENTS,
+    RESERVED_EVENTS,
+    SERVER_HOOK_EVENTS,
+    ParsedAppSpec,
 )
-# Events run by the agent or the service itself: no script can be attached to them.
-RESERVED_EVENTS = ("Start", "DownloadBundle", "Install", "BlockTraffic", "AllowTraffic", "End")
-# Events whose scripts come from the last successful revision on the host, not the new one.
-LAST_SUCCESSFUL_EVENTS = ("ApplicationStop", "BeforeBlockTraffic", "AfterBlockTraffic")
-# Events of an EC2/on-premises AppSpec that may carry scripts, in run order.
-SERVER_HOOK_EVENTS = tuple(e for e in IN_PLACE_EVENTS if e not in RESERVED_EVENTS)
-ECS_EVENTS = ("BeforeInstall", "AfterInstall", "AfterAllowTestTraffic", "BeforeAllowTraffic", "AfterAllowTraffic")
-LAMBDA_EVENTS = ("BeforeAllowTraffic", "AfterAllowTraffic")
 
-FILE_EXISTS_BEHAVIORS = ("DISALLOW", "OVERWRITE", "RETAIN")
 PERMISSION_TYPES = ("file", "directory")
-COMPUTE_PLATFORMS = ("server", "ecs", "lambda")
 DEFAULT_TIMEOUT = 3600
 DEFAULT_MAX_EVENT_TIMEOUT = 3600
-DEFAULT_FILENAMES = ("appspec.yml", "appspec.yaml")
 MAX_APPSPEC_BYTES = 4 * 1024 * 1024
 MINIMUM_APPSPEC = "the minimum AppSpec is the two lines 'version: 0.0' and 'os: linux'"
 
@@ -111,32 +85,19 @@ def _summarize(source: str, errors: t.List[t.Dict[str, t.Any]]) -> str:
     return "%s: %d errors: %s" % (source, len(errors), "; ".join(parts))
 
 
-@dataclass
-class ParsedAppSpec:
-    """A valid AppSpec, normalized (see docs/appspec-reference.md for the shape)."""
-
-    appspec: t.Dict[str, t.Any]
-    compute_platform: str
-    warnings: t.List[str] = field(default_factory=list)
-    source: str = "<content>"
-    deployable: bool = True
-    not_deployable_reason: t.Optional[str] = None
-
-    def hooks_for(self, event: str) -> t.List[t.Dict[str, t.Any]]:
-        """The hooks of one event, in AppSpec order; ``[]`` when the event has none.
-
-        Server: ``[{location, timeout, runas, sudo}]``. ECS/Lambda: ``[{function_name}]``.
-        """
-        hooks = self.appspec.get("hooks") or {}
-        value = hooks.get(event)
-        if value is None:
-            return []
-        if isinstance(value, str):
-            return [{"function_name": value}]
-        return [dict(item) for item in value]
-
-
 # --- Reading files -----------------------------------------------------------------------------
+
+
+def appspec_candidates(appspec_filename: t.Optional[str] = None) -> t.List[str]:
+    """The names tried in a revision, in order: ``appspec_filename``, ``appspec.yml``, ``appspec.yaml``."""
+    candidates = []  # type: t.List[str]
+    if appspec_filename:
+        normalized = posixpath.normpath(appspec_filename)
+        if posixpath.isabs(normalized) or normalized == ".." or normalized.startswith("../"):
+            raise DeployError("appspec_filename %r must be a path inside the revision" % appspec_filename)
+        candidates.append(normalized)
+    candidates.extend(name for name in DEFAULT_FILENAMES if name not in candidates)
+    return candidates
 
 
 def find_appspec(revision_dir: str, appspec_filename: t.Optional[str] = None) -> str:
@@ -147,13 +108,7 @@ def find_appspec(revision_dir: str, appspec_filename: t.Optional[str] = None) ->
     """
     if not os.path.isdir(revision_dir):
         raise DeployError("revision directory %s does not exist or is not a directory" % revision_dir)
-    candidates = []  # type: t.List[str]
-    if appspec_filename:
-        normalized = posixpath.normpath(appspec_filename)
-        if posixpath.isabs(normalized) or normalized == ".." or normalized.startswith("../"):
-            raise DeployError("appspec_filename %r must be a path inside the revision" % appspec_filename)
-        candidates.append(normalized)
-    candidates.extend(name for name in DEFAULT_FILENAMES if name not in candidates)
+    candidates = appspec_candidates(appspec_filename)
     for name in candidates:
         path = os.path.join(revision_dir, name)
         if os.path.isfile(path):
@@ -207,7 +162,13 @@ def load_appspec(
         raise DeployError("cannot read AppSpec file %s: %s" % (path, exc.strerror or exc))
     if len(data) > MAX_APPSPEC_BYTES:
         raise DeployError("AppSpec file %s is larger than %d bytes" % (path, MAX_APPSPEC_BYTES))
-    return parse_appspec(_decode(data, path), path, strict=strict, max_event_timeout=max_event_timeout)
+    return parse_appspec_bytes(data, path, strict=strict, max_event_timeout=max_event_timeout)
+
+
+def parse_appspec_bytes(data: bytes, source: str, *, strict: bool = False,
+                        max_event_timeout: int = DEFAULT_MAX_EVENT_TIMEOUT) -> ParsedAppSpec:
+    """Parse the raw bytes of an AppSpec file (UTF-8, UTF-16 with BOM) named ``source`` in errors."""
+    return parse_appspec(_decode(data, source), source, strict=strict, max_event_timeout=max_event_timeout)
 
 
 # --- Parsing -----------------------------------------------------------------------------------
@@ -1072,9 +1033,6 @@ def parse_appspec(
     ``strict`` turns every warning (unknown event or key, agent incompatibilities) into an error.
     ``max_event_timeout`` caps the sum of the script timeouts of one event (CodeDeploy: 3600 s).
     """
-    if not HAS_YAML:
-        raise DeployError("PyYAML is needed to read AppSpec files: install python3-yaml (Debian, Ubuntu), "
-                          "python3-pyyaml (RHEL) or pip install PyYAML for %s" % sys.executable)
     if isinstance(max_event_timeout, bool) or not isinstance(max_event_timeout, int) or max_event_timeout <= 0:
         raise DeployError("max_event_timeout must be a positive number of seconds, not %r" % (max_event_timeout,))
     if text.startswith("\ufeff"):
