@@ -156,7 +156,7 @@ class Bench:
     def bundle(self, revision, target, deployment_id, root_dir, known_host=True):
         """Stage ``revision``; with ``known_host`` the controller's cache knows the host (not this revision)."""
         if known_host:
-            from ansible_collections.appspec.deploy.plugins.action.bundle import StagedCache
+            from ansible_collections.appspec.deploy.plugins.plugin_utils._transfer import StagedCache
             StagedCache(target, root_dir, GROUP, CACHE).add("0" * 64)
         tasks, records, _wall = self._playbook(PLAYBOOK, target, {
             "revision": revision, "deployment_id": deployment_id, "root_dir": root_dir})

@@ -9,6 +9,10 @@ only that revision's YAML AppSpec. The module then answers ``appspec_needed`` be
 anything; this plugin reads that YAML through the connection, parses it here and runs the module
 again with ``previous_appspec`` (or with ``previous_appspec_error`` when it is invalid, so that the
 events of that revision fail as the agent's would and ``ignore_application_stop_failures`` applies).
+
+With ``DownloadBundle`` among the events, ``revision`` is resolved on the controller and transferred
+only when the host lacks it (``plugin_utils._transfer``): a host's whole lifecycle is one module run,
+two on a controller that does not know the host yet.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 from ansible_collections.appspec.deploy.plugins.plugin_utils._appspec import parse_appspec_bytes
 from ansible_collections.appspec.deploy.plugins.plugin_utils._remote_files import read_remote_appspec
+from ansible_collections.appspec.deploy.plugins.plugin_utils._transfer import resolve_task_revision, run_with_archive
 
 MODULE = "appspec.deploy.lifecycle_event"
 
@@ -31,14 +36,32 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         args = dict(self._task.args)
-        answer = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
-        needed = answer.get("appspec_needed") if answer.get("failed") else None
-        if needed and "previous_appspec" not in args:
-            try:
-                data, source = read_remote_appspec(self, task_vars, needed["archive_dir"])
-                args["previous_appspec"] = parse_appspec_bytes(data, source).as_dict()
-            except DeployError as err:
-                args["previous_appspec_error"] = "the last successful revision's AppSpec cannot be used: %s" % err
-            answer = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
+        run = self._runner(args, task_vars)
+        try:
+            answer = run(args)
+            needed = answer.get("appspec_needed") if answer.get("failed") else None
+            if needed and "previous_appspec" not in args:
+                try:
+                    data, source = read_remote_appspec(self, task_vars, needed["archive_dir"])
+                    args["previous_appspec"] = parse_appspec_bytes(data, source).as_dict()
+                except DeployError as err:
+                    args["previous_appspec_error"] = "the last successful revision's AppSpec cannot be used: %s" % err
+                answer = run(args)
+        finally:
+            if self._connection._shell.tmpdir and self._cleanup_remote_tmp:
+                self._remove_tmp_path(self._connection._shell.tmpdir)
         result.update(answer)
         return result
+
+    def _runner(self, args, task_vars):
+        """How to run the module: plainly, or with the revision brought over for DownloadBundle."""
+        if "DownloadBundle" not in (args.get("events") or []) or not args.get("revision"):
+            return lambda module_args: self._execute_module(module_name=MODULE, module_args=module_args,
+                                                            task_vars=task_vars)
+        resolved = resolve_task_revision(self, args)
+        args.update(sha256=resolved.sha256, appspec=resolved.appspec.as_dict(),
+                    bundle_env=dict(resolved.bundle_env, **(args.get("bundle_env") or {})))
+        for controller_only in ("appspec_filename", "revision_type"):
+            args.pop(controller_only, None)
+        return lambda module_args: run_with_archive(self, task_vars, MODULE, module_args, resolved,
+                                                    transfer_in_check_mode=True)

@@ -610,11 +610,14 @@ def _current_user() -> str:
         return str(os.geteuid())
 
 
-def resolve_script(archive_dir: str, location: str, event: str) -> str:
-    """``location`` below the revision root; a leading ``/`` still means the revision root."""
+def resolve_script(archive_dir: str, location: str, event: str, must_exist: bool = True) -> str:
+    """``location`` below the revision root; a leading ``/`` still means the revision root.
+
+    ``must_exist=False``: the revision is not unpacked yet (check mode before DownloadBundle): the path it will have.
+    """
     relative = location.strip().lstrip("/")
     path = os.path.normpath(os.path.join(archive_dir, relative))
-    if not os.path.isfile(path):
+    if must_exist and not os.path.isfile(path):
         raise DeployError(
             "%s: script %r does not exist in the revision (looked for %s)" % (event, location, path),
             event=event,
@@ -623,9 +626,9 @@ def resolve_script(archive_dir: str, location: str, event: str) -> str:
     return path
 
 
-def plan_script(event: str, archive_dir: str, hook: t.Mapping[str, t.Any]) -> ScriptPlan:
+def plan_script(event: str, archive_dir: str, hook: t.Mapping[str, t.Any], must_exist: bool = True) -> ScriptPlan:
     location = str(hook.get("location") or "")
-    path = resolve_script(archive_dir, location, event)
+    path = resolve_script(archive_dir, location, event, must_exist)
     runas = hook.get("runas") or None
     user = lookup_user(str(runas)) if runas else None
     timeout = hook.get("timeout") or DEFAULT_SCRIPT_TIMEOUT
@@ -760,6 +763,10 @@ class EventContext:
     # appspec.json (deployed by the CodeDeploy agent); or why the controller could not parse it.
     previous_appspec: t.Optional[ParsedAppSpec] = None
     previous_appspec_error: t.Optional[str] = None
+    # The AppSpec of the revision this call stages itself (DownloadBundle in its events), parsed by the
+    # controller: used while the deployment has no appspec.json yet (check mode stages nothing), and then
+    # the scripts are planned where the revision will put them, without requiring them to exist.
+    own_appspec: t.Optional[ParsedAppSpec] = None
     release_root: t.Optional[str] = None
     release_dir: t.Optional[str] = None
     previous_release_dir: t.Optional[str] = None
@@ -881,6 +888,8 @@ def plan_events(ctx: EventContext, events: t.Sequence[str], reserved_handlers: t
                         "its AppSpec must be parsed on the controller" % archive,
                         appspec_needed={"archive_dir": archive, "deployment_dir": deployment_dir_of(archive)})
                 parsed = ctx.previous_appspec
+            if parsed is None and not previous and ctx.own_appspec is not None:
+                parsed = ctx.own_appspec
             appspecs[archive] = parsed or require_appspec_json(deployment_dir_of(archive))
         return appspecs[archive]
 
@@ -909,7 +918,8 @@ def plan_events(ctx: EventContext, events: t.Sequence[str], reserved_handlers: t
         archive = ctx.own_archive_dir
         plan = _EventPlan(event, [], archive_dir=archive)
         try:
-            if not os.path.isdir(archive):
+            unstaged = not os.path.isdir(archive)
+            if unstaged and not (ctx.check_mode and ctx.own_appspec is not None):
                 raise DeployError("the revision is not staged: %s does not exist (run the bundle module first)" % archive)
             parsed = appspec_of(archive, False)
             if not parsed.deployable:
@@ -917,7 +927,7 @@ def plan_events(ctx: EventContext, events: t.Sequence[str], reserved_handlers: t
                     archive, parsed.compute_platform, parsed.not_deployable_reason or "not deployable"))
             for hook in parsed.hooks_for(event):
                 try:
-                    plan.scripts.append(plan_script(event, archive, hook))
+                    plan.scripts.append(plan_script(event, archive, hook, must_exist=not unstaged))
                 except DeployError as err:
                     problems.append(str(err))
         except DeployError as err:

@@ -19,6 +19,7 @@ dir is made from it with hard links.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -339,6 +340,22 @@ def stage(opts: StageOptions, check_mode: bool = False) -> t.Dict[str, t.Any]:
             result["size"] = os.path.getsize(opts.revision)
         return result
     return _fetch_and_unpack(opts, root, group_id, kind, expected, identity, deployment_dir, archive_dir, result, finish)
+
+
+def check_stageable(opts: StageOptions) -> t.Dict[str, t.Any]:
+    """Before anything runs: :func:`stage` in check mode (nothing is read from the network, nothing written).
+
+    Raises what :func:`stage` raises before fetching (a bad sha256, AppSpec or ``max_revisions``) and a
+    :class:`DeployError` with ``revision_missing=True`` when the revision is neither staged for the group
+    (by sha256) nor, for a local file, on this host. Returns the check-mode result.
+    """
+    probe = copy.copy(opts)
+    result = stage(probe, check_mode=True)
+    if not result["reused"] and result["source"]["type"] == "local" and not os.path.isfile(probe.revision):
+        raise DeployError("the revision is not staged on this host and %s does not exist" % probe.revision,
+                          revision_missing=True, deployment_dir=result["deployment_dir"],
+                          archive_dir=result["archive_dir"], deployment_group_id=result["deployment_group_id"])
+    return result
 
 
 def _reuse_staged(opts: StageOptions, root: DeploymentRoot, group_id: str, staged: str, deployment_dir: str,

@@ -318,21 +318,13 @@ revision_missing:
   type: bool
 """
 
-import os
-import shutil
-
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common.text.formatters import human_to_bytes
 
 from ansible_collections.appspec.deploy.plugins.module_utils._staging import StageOptions, stage
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 from ansible_collections.appspec.deploy.plugins.module_utils._spec import ParsedAppSpec
-
-
-def _consumes_upload(module: AnsibleModule, path: str) -> bool:
-    """The action plugin's upload lands in the task's own temp dir: that file is ours to move."""
-    tmpdir = getattr(module, "_tmpdir", None)
-    return bool(path and tmpdir and os.path.dirname(os.path.abspath(path)) == os.path.abspath(tmpdir))
+from ansible_collections.appspec.deploy.plugins.module_utils._upload import consumes_upload, drop_upload
 
 
 def main() -> None:
@@ -369,7 +361,7 @@ def main() -> None:
         max_size = human_to_bytes(p["max_unpacked_size"])
     except ValueError as err:
         module.fail_json(msg="max_unpacked_size: %s" % err)
-    consume = bool(p["remote_src"]) and _consumes_upload(module, p["revision"])
+    consume = bool(p["remote_src"]) and consumes_upload(p["revision"], getattr(module, "_tmpdir", None))
     try:
         opts = StageOptions(
             p["revision"], p["deployment_id"], revision_type=p["revision_type"], remote_src=p["remote_src"],
@@ -383,31 +375,14 @@ def main() -> None:
         )
         result = stage(opts, check_mode=module.check_mode)
     except DeployError as err:
-        _drop_upload(module, p["revision"], consume)
+        drop_upload(p["revision"], consume)
         module.fail_json(msg=str(err), **err.details)
-    if _drop_upload(module, p["revision"], consume):
+    if drop_upload(p["revision"], consume):
         # We removed the action plugin's temp dir ourselves: spare it a round trip.
         result["_ansible_suppress_tmpdir_delete"] = True
     if not module._diff:
         result.pop("diff", None)
     module.exit_json(**result)
-
-
-def _drop_upload(module: AnsibleModule, path: str, consume: bool) -> bool:
-    """Remove what is left of an upload (the file when it was reused, and its temp dir)."""
-    if not consume:
-        return False
-    tmpdir = os.path.dirname(os.path.abspath(path))
-    try:
-        if os.path.lexists(path):
-            os.unlink(path)
-        # Without pipelining the task's temp dir also holds this module's own AnsiballZ file.
-        if any(not (name.startswith("AnsiballZ_") or name == "args") for name in os.listdir(tmpdir)):
-            return False
-        shutil.rmtree(tmpdir)
-    except OSError:
-        return False
-    return True
 
 
 if __name__ == "__main__":

@@ -28,6 +28,12 @@ description:
     stream, in the agent's format; one line per event goes to C(<root_dir>/deployment-logs/codedeploy-agent-deployments.log).
   - V(ApplicationStop), V(BeforeBlockTraffic) and V(AfterBlockTraffic) run the scripts of the B(last successful)
     revision installed in this deployment group on this host (as the agent does), and are skipped when there is none.
+  - The reserved V(DownloadBundle) event stages the revision (as M(appspec.deploy.bundle) does with
+    O(appspec.deploy.bundle#module:remote_src=true)) from the archive O(revision) on the host, or reuses the revision
+    with O(sha256) already staged in this deployment group; the events after it run the staged revision. So one task
+    can run a host's whole lifecycle, for example V([ApplicationStop, DownloadBundle, BeforeInstall, Install,
+    AfterInstall, ApplicationStart, ValidateService]). Before anything runs (and before the lock is taken) the task
+    fails with RV(revision_missing=true) when the revision is neither on the host nor staged.
   - The reserved V(Install) event installs the revision's C(files) and C(permissions) (or, with O(release_root),
     makes a new release directory) and then records the deployment as the last successful install.
     In release mode the C(current) link is switched right after V(AfterInstall).
@@ -42,10 +48,13 @@ attributes:
     details:
       - Nothing runs; RV(events) lists every script that would run with its resolved path and user,
         and missing scripts or unknown users fail the task as they would in a real run.
+      - With V(DownloadBundle), nothing is staged either; the events after it are planned from O(appspec) (their scripts'
+        paths are where the revision will put them, not checked), and V(Install) is skipped when the revision is not staged yet.
   diff_mode:
     support: partial
     details:
-      - Only the reserved V(Install) event returns a diff (the files recorded for cleanup).
+      - Only the reserved V(Install) event (the files recorded for cleanup) and V(DownloadBundle) (the deployment
+        directory and the sha256 staged there) return a diff; with both, the diff is a list.
   idempotent:
     support: none
     details:
@@ -56,8 +65,8 @@ options:
       - The lifecycle events to run, in CodeDeploy's order
         (V(BeforeBlockTraffic), V(AfterBlockTraffic), V(ApplicationStop), V(BeforeInstall), V(Install),
         V(AfterInstall), V(ApplicationStart), V(ValidateService), V(BeforeAllowTraffic), V(AfterAllowTraffic)).
-      - V(Install) is the reserved install step. Other reserved events (V(DownloadBundle), V(BlockTraffic),
-        V(AllowTraffic)) belong to other modules and roles and are refused.
+      - V(Install) is the reserved install step; V(DownloadBundle) stages the revision (see O(revision)). Other reserved
+        events (V(BlockTraffic), V(AllowTraffic)) belong to other modules and roles and are refused.
     type: list
     elements: str
     required: true
@@ -96,6 +105,7 @@ options:
       - Extra environment variables for the scripts, normally the RV(appspec.deploy.bundle#module:bundle_env)
         return value of M(appspec.deploy.bundle) (C(BUNDLE_BUCKET), C(BUNDLE_KEY), C(BUNDLE_VERSION),
         C(BUNDLE_ETAG), C(BUNDLE_COMMIT)...).
+      - With V(DownloadBundle), the C(BUNDLE_*) variables kept with the staged revision come first and these override them.
       - A null value removes the variable from the scripts' environment.
     type: dict
     default: {}
@@ -188,6 +198,47 @@ options:
     type: bool
     default: false
     version_added: 0.1.0
+  revision:
+    description:
+      - With V(DownloadBundle) in O(events). The path on the host of the revision archive (zip, tar or tar.gz),
+        normally uploaded by the action plugin into the task's temp dir (an upload there is moved, not copied,
+        and removed in any case).
+      - V("") reuses the revision with O(sha256) already staged in this deployment group; when there is none, the
+        task fails with RV(revision_missing=true) before anything runs.
+    type: str
+    default: ""
+    version_added: 1.1.0
+  sha256:
+    description:
+      - The SHA-256 of the revision archive (hex, optionally prefixed with C(sha256:)). Required with V(DownloadBundle).
+    type: str
+    version_added: 1.1.0
+  appspec:
+    description:
+      - The revision's AppSpec, normalized, as M(appspec.deploy.appspec_info) returns it. Required with
+        V(DownloadBundle); kept as C(appspec.json) in the deployment directory, where the later events read it.
+    type: dict
+    version_added: 1.1.0
+  max_revisions:
+    description:
+      - With V(DownloadBundle). How many deployment directories to keep per deployment group (at least 1), as
+        O(appspec.deploy.bundle#module:max_revisions).
+    type: int
+    default: 5
+    version_added: 1.1.0
+  max_unpacked_size:
+    description:
+      - With V(DownloadBundle). Refuse archives whose files add up to more than this many bytes unpacked (V(0) means no
+        limit other than the free disk space). Accepts units such as V(500M) or V(10G).
+    type: str
+    default: 10G
+    version_added: 1.1.0
+  allow_setuid:
+    description:
+      - With V(DownloadBundle). Keep setuid and setgid bits of archive entries. By default they are dropped.
+    type: bool
+    default: false
+    version_added: 1.1.0
   output_tail_bytes:
     description:
       - How many bytes of the end of each script's output are returned in C(output_tail).
@@ -223,6 +274,18 @@ EXAMPLES = r"""
     mark_success: true
     lock: release
   register: lifecycle
+
+- name: The whole in-place lifecycle of a host in one task (the action plugin uploads the revision if needed)
+  appspec.deploy.lifecycle_event:
+    events: [ApplicationStop, DownloadBundle, BeforeInstall, Install, AfterInstall, ApplicationStart, ValidateService]
+    deployment_id: "{{ deployment_id }}"
+    application_name: webapp
+    deployment_group_name: production
+    sha256: "{{ revision_sha256 }}"
+    appspec: "{{ revision_appspec }}"
+    ignore_application_stop_failures: true
+    mark_success: true
+    lock: release
 
 - name: Show what each script printed last
   ansible.builtin.debug:
@@ -322,6 +385,33 @@ events:
       description: What the reserved V(Install) event did (the install plan summary, or the new release).
       type: dict
       returned: for the Install event
+    bytes_transferred:
+      description: Bytes moved into the deployment directory by staging (0 when the revision was already staged).
+      type: int
+      returned: for the DownloadBundle event
+    reused:
+      description: A revision already staged on the host was reused.
+      type: bool
+      returned: for the DownloadBundle event
+    sha256:
+      description: The SHA-256 of the staged revision archive.
+      type: str
+      returned: for the DownloadBundle event
+    deployment_dir:
+      description: The deployment directory the revision is staged in.
+      type: str
+      returned: for the DownloadBundle event
+bundle:
+  description:
+    - What V(DownloadBundle) did, as M(appspec.deploy.bundle) returns it (without the diff), for example
+      C(archive_dir), C(sha256), C(reused), C(bytes_transferred), C(bundle_env), C(pruned).
+    - Null when staging failed or did not run.
+  returned: when V(DownloadBundle) is in O(events)
+  type: dict
+revision_missing:
+  description: True when V(DownloadBundle) is in O(events) and the revision is neither at O(revision) nor staged; nothing ran.
+  returned: on failure
+  type: bool
 failed_event:
   description: The event that failed, or null.
   returned: always
@@ -365,15 +455,18 @@ import os
 import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.common.text.formatters import human_to_bytes
 
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
-from ansible_collections.appspec.deploy.plugins.module_utils._hooks import EventContext, HookError, run_events
+from ansible_collections.appspec.deploy.plugins.module_utils._hooks import AppSpecNeeded, EventContext, HookError
 from ansible_collections.appspec.deploy.plugins.module_utils._installer import install_revision
+from ansible_collections.appspec.deploy.plugins.module_utils._lifecycle import DOWNLOAD_BUNDLE, check_download, run_lifecycle
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot, deployment_group_id
 from ansible_collections.appspec.deploy.plugins.module_utils._lock import HostLock
 from ansible_collections.appspec.deploy.plugins.module_utils._releases import ReleaseRoot
 from ansible_collections.appspec.deploy.plugins.module_utils._spec import ParsedAppSpec, deployment_dir_of, require_appspec_json
-from ansible_collections.appspec.deploy.plugins.module_utils._staging import read_info
+from ansible_collections.appspec.deploy.plugins.module_utils._staging import StageOptions, read_info
+from ansible_collections.appspec.deploy.plugins.module_utils._upload import consumes_upload, drop_upload
 
 
 # --- The steps of the install/release/lock module_utils, as the runner calls them -------------------
@@ -391,6 +484,9 @@ def _release_paths(release_root: str, deployment_id: str) -> t.Tuple[str, t.Opti
 def _install_step(params: t.Dict[str, t.Any], ctx: EventContext, diffs: t.List[t.Dict[str, t.Any]]) -> t.Dict[str, t.Any]:
     """The reserved Install event: files + permissions in place, or a new release directory."""
     archive = ctx.own_archive_dir
+    if ctx.check_mode and ctx.own_appspec is not None and not os.path.isdir(archive):
+        # DownloadBundle in check mode staged nothing: what Install would write is not known yet.
+        return {"changed": True, "status": "skipped", "reason": "check mode: the revision is not staged yet"}
     parsed = require_appspec_json(deployment_dir_of(archive))
     if params["release_root"]:
         staged = read_info(os.path.dirname(os.path.normpath(archive))) or {}  # what bundle recorded: the sha256
@@ -458,8 +554,24 @@ def _mark_failed(params: t.Dict[str, t.Any], ctx: EventContext) -> None:
 # --- The module ------------------------------------------------------------------------------------
 
 
-def run(params: t.Dict[str, t.Any], check_mode: bool) -> t.Dict[str, t.Any]:
-    """Everything but Ansible: returns the result, raises DeployError (details = partial result)."""
+def _download_options(params: t.Dict[str, t.Any], gid: str, consume_upload: bool) -> StageOptions:
+    """DownloadBundle's staging, as the bundle module does it for a file on the host."""
+    return StageOptions(
+        params["revision"] or "", params["deployment_id"], revision_type="local", remote_src=True,
+        sha256=params["sha256"], deployment_group_id=gid, root_dir=params["root_dir"],
+        max_revisions=params["max_revisions"], max_unpacked_size=params["max_unpacked_size"],
+        allow_setuid=params["allow_setuid"],
+        appspec=ParsedAppSpec.from_dict(params["appspec"], "appspec") if params["appspec"] is not None else None,
+        release_root=params["release_root"], consume_upload=consume_upload,
+    )
+
+
+def run(params: t.Dict[str, t.Any], check_mode: bool, consume_upload: bool = False) -> t.Dict[str, t.Any]:
+    """Everything but Ansible: returns the result, raises DeployError (details = partial result).
+
+    ``params["max_unpacked_size"]`` is in bytes here (main() parses it); ``consume_upload``: ``revision``
+    is the action plugin's upload, to be moved rather than copied.
+    """
     if params["output_tail_bytes"] < 0:
         raise DeployError("output_tail_bytes must be 0 or more, got %d" % params["output_tail_bytes"])
     gid = params["deployment_group_id"] or deployment_group_id(params["application_name"], params["deployment_group_name"])
@@ -498,11 +610,16 @@ def run(params: t.Dict[str, t.Any], check_mode: bool) -> t.Dict[str, t.Any]:
         switch_after = "AfterInstall" if "AfterInstall" in events else ("Install" if "Install" in events else None)
         if switch_after:
             after[switch_after] = lambda c: _switch_step(params, c)
+    download = None  # type: t.Optional[StageOptions]
+    if DOWNLOAD_BUNDLE in params["events"]:  # before the lock and before any hook: can it be staged at all?
+        download = _download_options(params, gid, consume_upload)
+        check_download(ctx, params["events"], download, reserved)
     if params["lock"] != "none":
         common["lock"] = _lock_step(params, gid, "take", check_mode)
     try:
         try:
-            result = run_events(ctx, params["events"], reserved_handlers=reserved, after_event_handlers=after)
+            result = run_lifecycle(ctx, params["events"], download=download, reserved_handlers=reserved,
+                                   after_event_handlers=after, diffs=diffs)
         except HookError as err:
             if params["mark_success"] and not check_mode:
                 _mark_failed(params, ctx)
@@ -546,16 +663,34 @@ def main() -> None:
             break_stale_lock=dict(type="bool", default=False),
             mark_success=dict(type="bool", default=False),
             output_tail_bytes=dict(type="int", default=4096),
+            revision=dict(type="str", default=""),
+            sha256=dict(type="str"),
+            appspec=dict(type="dict"),
+            max_revisions=dict(type="int", default=5),
+            max_unpacked_size=dict(type="str", default="10G"),
+            allow_setuid=dict(type="bool", default=False),
         ),
         supports_check_mode=True,
     )
+    params = dict(module.params)
     try:
-        result = run(module.params, module.check_mode)
+        params["max_unpacked_size"] = human_to_bytes(params["max_unpacked_size"])
+    except ValueError as err:
+        module.fail_json(msg="max_unpacked_size: %s" % err)
+    upload = params["revision"] if DOWNLOAD_BUNDLE in params["events"] else ""
+    consume = consumes_upload(upload, getattr(module, "_tmpdir", None))
+    try:
+        result = run(params, module.check_mode, consume_upload=consume)
     except DeployError as err:
+        if not isinstance(err, AppSpecNeeded):  # the action plugin runs the module again with the same upload
+            drop_upload(upload, consume)
         details = dict(err.details)
         for warning in details.pop("warnings", None) or []:
             module.warn(warning)
         module.fail_json(msg=str(err), **details)
+    if drop_upload(upload, consume):
+        # We removed the action plugin's temp dir ourselves: spare it a round trip.
+        result["_ansible_suppress_tmpdir_delete"] = True
     for warning in result.pop("warnings", None) or []:
         module.warn(warning)
     if not module._diff:

@@ -10,7 +10,7 @@ import os
 import tarfile
 import time
 
-from ansible_collections.appspec.deploy.plugins.action.bundle import StagedCache
+from ansible_collections.appspec.deploy.plugins.plugin_utils._transfer import StagedCache
 from ansible_collections.appspec.deploy.plugins.plugin_utils._revision import file_sha256, pack_directory, tree_signature
 
 

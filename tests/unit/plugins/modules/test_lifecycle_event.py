@@ -13,10 +13,11 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
-from bundle_fixtures import parsed_appspec, write_revision
+from bundle_fixtures import make_archive, parsed_appspec, write_revision
 
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot, deployment_group_id
 from ansible_collections.appspec.deploy.plugins.module_utils._lock import HostLock
+from ansible_collections.appspec.deploy.plugins.module_utils._spec import read_appspec_json
 from ansible_collections.appspec.deploy.plugins.modules import lifecycle_event
 
 GID = deployment_group_id("webapp", "production")
@@ -68,11 +69,16 @@ def env(tmp_path):
         "scripts/validate.sh": '#!/bin/sh\ngrep -q good %s/VERSION || { echo "bad version" >&2; exit 2; }\n' % dest,
     }
 
-    def make(deployment_id, version="good", appspec_json=True):
+    def files_of(version):
         files = dict(scripts)
         files["app/VERSION"] = version + "\n"
-        return stage(root, deployment_id, appspec, files, appspec_json)
+        return files
 
+    def make(deployment_id, version="good", appspec_json=True):
+        return stage(root, deployment_id, appspec, files_of(version), appspec_json)
+
+    make.appspec = appspec  # for revisions staged by the module itself (DownloadBundle)
+    make.files = files_of
     return root, trace, dest, make
 
 
@@ -330,3 +336,202 @@ def test_install_needs_the_appspec_json_of_the_revision(capsys, env):
     result = run_module(capsys, events=["Install"], **common(root, "d-NOJSON001"))
     assert result["failed"] is True and "has no normalized AppSpec" in result["msg"]
     assert not dest.exists() and not trace.exists()
+
+
+# --- DownloadBundle in the same call: a host's whole lifecycle in one module run ---------------------
+
+ONE_CALL = ["ApplicationStop", "DownloadBundle"] + FULL
+
+
+def upload(make, path, version, extra=None):
+    """An archive of the env's revision where the action plugin uploads it; returns (path, sha256)."""
+    files = {name: (body, 0o755 if name.endswith(".sh") else 0o644) for name, body in make.files(version).items()}
+    files.update(extra or {})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return make_archive(path, files)
+
+
+def installed_first(capsys, root, make):
+    """d-FIRST0001 installed and good: its ApplicationStop script runs first in the next deployment."""
+    make("d-FIRST0001", "good 1")
+    result = run_module(capsys, events=FULL, mark_success=True, **common(root, "d-FIRST0001"))
+    assert not result.get("failed"), result
+
+
+def lock_path(root):
+    return os.path.join(root.root_dir, "locks", "%s.lock" % GID)
+
+
+def tree(path):
+    """Every path under ``path`` with its size and mtime: any write shows."""
+    found = {}
+    for here, dirs, files in os.walk(str(path)):
+        for name in dirs + files:
+            full = os.path.join(here, name)
+            st = os.lstat(full)
+            found[os.path.relpath(full, str(path))] = (st.st_size, st.st_mtime_ns)
+    return found
+
+
+def test_one_call_runs_the_whole_lifecycle_then_reuses_the_staged_revision(capsys, env, tmp_path):
+    root, trace, dest, make = env
+    installed_first(capsys, root, make)
+    trace.write_text("")
+    tmpdir = tmp_path / "ansible-tmp-1"
+    path, sha = upload(make, tmpdir / "upload", "good 2")
+    appspec = parsed_appspec(make.appspec).as_dict()
+    result = run_module(capsys, events=ONE_CALL, revision=path, sha256=sha, appspec=appspec, mark_success=True,
+                        lock="release", _ansible_tmpdir=str(tmpdir), _ansible_diff=True, **common(root, "d-SECOND001"))
+    assert not result.get("failed"), result
+    assert [e["event"] for e in result["events"]] == ONE_CALL
+    assert [e["status"] for e in result["events"]] == ["succeeded"] * len(ONE_CALL)
+    download = result["events"][1]
+    second_dir = root.deployment_dir(GID, "d-SECOND001")
+    assert (download["reused"], download["sha256"], download["deployment_dir"], download["scripts"]) == (False, sha, second_dir, [])
+    assert result["bundle"]["size"] == os.path.getsize(result["bundle"]["bundle_path"]) > 0
+    assert download["bytes_transferred"] == result["bundle"]["bytes_transferred"]  # the upload was moved, not copied
+    assert result["bundle"]["archive_dir"] == root.archive_dir(GID, "d-SECOND001") and "diff" not in result["bundle"]
+    assert result["diff"][0] == {"before": {"deployment_dir": second_dir, "sha256": None},
+                                 "after": {"deployment_dir": second_dir, "sha256": sha}}
+    assert trace.read_text().splitlines() == [
+        "d-SECOND001 ApplicationStop good 1",  # the previous revision's script
+        "d-SECOND001 BeforeInstall good 1", "d-SECOND001 AfterInstall good 2", "d-SECOND001 ApplicationStart good 2",
+    ]
+    assert (dest / "VERSION").read_text() == "good 2\n"
+    assert read_appspec_json(second_dir).as_dict() == appspec
+    assert root.read_record(GID, "last_successful_install") == second_dir
+    assert root.read_record(GID, "last_good_deployment") == second_dir
+    assert not tmpdir.exists()  # the upload was moved into place and its temp dir removed
+    assert not os.path.exists(lock_path(root)) and result["lock"] is None
+    deployments_log = open(os.path.join(root.deployment_logs_dir, "codedeploy-agent-deployments.log")).read()
+    assert "[d-SECOND001]LifecycleEvent - DownloadBundle: succeeded" in deployments_log
+
+    # The same revision again, for another deployment: nothing to upload, the staged copy is reused.
+    trace.write_text("")
+    again = run_module(capsys, events=ONE_CALL, sha256=sha, appspec=appspec, mark_success=True,
+                       **common(root, "d-THIRD0001"))
+    assert not again.get("failed"), again
+    assert (again["events"][1]["reused"], again["events"][1]["bytes_transferred"]) == (True, 0)
+    assert again["bundle"]["reused_from"] == second_dir
+    assert trace.read_text().splitlines() == [
+        "d-THIRD0001 ApplicationStop good 2", "d-THIRD0001 BeforeInstall good 2",
+        "d-THIRD0001 AfterInstall good 2", "d-THIRD0001 ApplicationStart good 2",
+    ]
+    assert root.read_record(GID, "last_good_deployment") == root.deployment_dir(GID, "d-THIRD0001")
+
+
+@pytest.mark.parametrize("revision, args, expected", [
+    ("", {}, "the revision is not staged on this host and has not been transferred yet"),
+    ("/nonexistent/upload", {}, "the revision is not staged on this host and /nonexistent/upload does not exist"),
+    ("", {"_ansible_check_mode": True}, "the revision is not staged on this host"),
+])
+def test_a_revision_neither_uploaded_nor_staged_runs_nothing(capsys, env, revision, args, expected):
+    root, trace, _dest, make = env
+    installed_first(capsys, root, make)
+    trace.write_text("")
+    result = run_module(capsys, events=ONE_CALL, revision=revision, sha256="a" * 64,
+                        appspec=parsed_appspec(make.appspec).as_dict(), lock="acquire", **dict(common(root, "d-SECOND001"), **args))
+    assert result["failed"] is True and result["revision_missing"] is True
+    assert result["msg"].startswith(expected)
+    assert trace.read_text() == ""  # the previous revision's ApplicationStop did not run
+    assert not os.path.exists(lock_path(root))
+    assert not os.path.exists(root.deployment_dir(GID, "d-SECOND001"))
+
+
+@pytest.mark.parametrize("args, expected", [
+    ({"appspec": None}, "appspec is required when DownloadBundle is in events"),
+    ({"sha256": None}, "sha256 is required when DownloadBundle is in events"),
+    ({"max_unpacked_size": "lots"}, "max_unpacked_size:"),
+    ({"archive_dir": "/srv/elsewhere"}, "archive_dir runs an already staged revision"),
+    ({"events": ["DownloadBundle", "ApplicationStop"]}, "events must be given once each, in CodeDeploy's order"),
+    ({"appspec": {"version": "0.0"}}, "appspec is not a normalized AppSpec"),
+])
+def test_download_bundle_arguments_are_checked_before_anything_runs(capsys, env, tmp_path, args, expected):
+    root, trace, _dest, make = env
+    installed_first(capsys, root, make)
+    trace.write_text("")
+    path, sha = upload(make, tmp_path / "uploads" / "rev.tgz", "good 2")
+    given = dict(events=ONE_CALL, revision=path, sha256=sha, appspec=parsed_appspec(make.appspec).as_dict(), lock="acquire")
+    given.update(args)
+    result = run_module(capsys, **dict(common(root, "d-SECOND001"), **given))
+    assert result["failed"] is True and result["msg"].startswith(expected), result["msg"]
+    assert trace.read_text() == "" and not os.path.exists(lock_path(root))
+    assert not os.path.exists(root.deployment_dir(GID, "d-SECOND001"))
+
+
+@pytest.mark.parametrize("case, reason", [("sha256 mismatch", "sha256"), ("hostile archive", "..")])
+def test_a_failed_download_skips_the_later_events(capsys, env, tmp_path, case, reason):
+    root, trace, dest, make = env
+    installed_first(capsys, root, make)
+    trace.write_text("")
+    tmpdir = tmp_path / "ansible-tmp-2"
+    extra = {"../escape.sh": ("#!/bin/sh\n", 0o755)} if case == "hostile archive" else None
+    path, sha = upload(make, tmpdir / "upload", "good 2", extra)
+    if case == "sha256 mismatch":
+        sha = "b" * 64
+    result = run_module(capsys, events=ONE_CALL, revision=path, sha256=sha, appspec=parsed_appspec(make.appspec).as_dict(),
+                        mark_success=True, lock="release", _ansible_tmpdir=str(tmpdir), **common(root, "d-SECOND001"))
+    assert result["failed"] is True and result["failed_event"] == "DownloadBundle"
+    assert result["msg"].startswith("DownloadBundle: ") and reason in result["msg"], result["msg"]
+    assert [(e["event"], e["status"]) for e in result["events"]] == [("ApplicationStop", "succeeded"), ("DownloadBundle", "failed")] + [
+        (event, "skipped") for event in FULL]
+    assert all(e["reason"] == "an earlier event failed" for e in result["events"][2:])
+    assert result["bundle"] is None and result["lock"] is None
+    assert trace.read_text().splitlines() == ["d-SECOND001 ApplicationStop good 1"]
+    assert (dest / "VERSION").read_text() == "good 1\n"
+    assert not os.path.exists(lock_path(root))
+    # Only the logs of the ApplicationStop that ran are in the deployment dir: nothing staged
+    assert sorted(os.listdir(root.deployment_dir(GID, "d-SECOND001"))) == ["logs"]
+    assert not os.path.exists(str(tmp_path / "escape.sh")) and not os.path.exists(os.path.join(root.root_dir, GID, "escape.sh"))
+    assert root.read_record(GID, "last_successful_install") == root.deployment_dir(GID, "d-FIRST0001")
+    assert root.read_record(GID, "last_good_deployment") == root.deployment_dir(GID, "d-FIRST0001")
+    assert not tmpdir.exists()  # the upload is removed on failure too
+
+
+def test_check_mode_with_download_bundle_writes_nothing(capsys, env, tmp_path):
+    root, trace, dest, make = env
+    installed_first(capsys, root, make)
+    trace.write_text("")
+    path, sha = upload(make, tmp_path / "uploads" / "rev.tgz", "good 2")
+    before, dest_before = tree(root.root_dir), tree(dest)
+    result = run_module(capsys, events=ONE_CALL, revision=path, sha256=sha, appspec=parsed_appspec(make.appspec).as_dict(),
+                        mark_success=True, lock="release", _ansible_check_mode=True, **common(root, "d-SECOND001"))
+    assert not result.get("failed"), result
+    assert result["changed"] is True
+    assert tree(root.root_dir) == before and tree(dest) == dest_before and trace.read_text() == ""
+    assert os.path.isfile(path)  # not an upload in the task's temp dir: left alone
+    statuses = [(e["event"], e["status"], e.get("reason")) for e in result["events"]]
+    assert statuses == [
+        ("ApplicationStop", "skipped", "check mode"),
+        ("DownloadBundle", "skipped", "check mode: would fetch %s (local) into %s" % (path, root.deployment_dir(GID, "d-SECOND001"))),
+        ("BeforeInstall", "skipped", "check mode"),
+        ("Install", "skipped", "check mode: the revision is not staged yet"),
+        ("AfterInstall", "skipped", "check mode"),
+        ("ApplicationStart", "skipped", "check mode"),
+        ("ValidateService", "skipped", "check mode"),
+    ]
+    scripts = {e["event"]: [s["path"] for s in e["scripts"]] for e in result["events"]}
+    assert scripts["ApplicationStop"] == [os.path.join(root.archive_dir(GID, "d-FIRST0001"), "scripts/hook.sh")]
+    assert scripts["BeforeInstall"] == [os.path.join(root.archive_dir(GID, "d-SECOND001"), "scripts/hook.sh")]
+    assert scripts["ValidateService"] == [os.path.join(root.archive_dir(GID, "d-SECOND001"), "scripts/validate.sh")]
+    assert result["bundle"]["reused"] is False and result["events"][1]["sha256"] == sha
+
+
+def test_a_previous_revision_of_the_agent_is_asked_for_before_the_upload_is_touched(capsys, env, tmp_path):
+    root, trace, _dest, make = env
+    make("d-AGENT0001", "agent", appspec_json=False)
+    root.write_record(GID, "last_successful_install", root.deployment_dir(GID, "d-AGENT0001"))
+    tmpdir = tmp_path / "ansible-tmp-3"
+    path, sha = upload(make, tmpdir / "upload", "good 2")
+    args = dict(events=ONE_CALL, revision=path, sha256=sha, appspec=parsed_appspec(make.appspec).as_dict(),
+                lock="acquire", _ansible_tmpdir=str(tmpdir), **common(root, "d-NEW000001"))
+    needed = run_module(capsys, **args)
+    assert needed["failed"] is True and needed["appspec_needed"]["archive_dir"] == root.archive_dir(GID, "d-AGENT0001")
+    assert os.path.isfile(path) and not os.path.exists(lock_path(root)) and not trace.exists()
+    assert not os.path.exists(root.deployment_dir(GID, "d-NEW000001"))
+    previous = parsed_appspec(open(os.path.join(root.archive_dir(GID, "d-AGENT0001"), "appspec.yml")).read())
+    done = run_module(capsys, previous_appspec=previous.as_dict(), **args)
+    assert not done.get("failed"), done
+    assert [e["status"] for e in done["events"]] == ["succeeded"] * len(ONE_CALL)
+    assert trace.read_text().splitlines()[0] == "d-NEW000001 ApplicationStop "  # the agent revision's script
+    assert not tmpdir.exists()
