@@ -57,3 +57,40 @@ def test_the_previous_appspec_is_read_from_the_host_and_parsed_on_the_controller
     assert not ignored.get("failed") and ignored["events"][0]["ignored"] is True
     assert trace.read_text().splitlines() == ["agent ApplicationStop d-NEW000001", "new"]  # nothing more ran
     assert not os.path.exists(os.path.join(root.deployment_dir("good", "d-AGENT0001"), "appspec.json"))
+
+
+APPSPEC_FILENAME_PLAYBOOK = """
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - name: One run from the controller revision, its AppSpec named otherwise
+      appspec.deploy.lifecycle_event:
+        events: [ApplicationStop, DownloadBundle, BeforeInstall]
+        revision: "{{ revision }}"
+        appspec_filename: deploy-spec.yml
+        deployment_id: d-NAMED0001
+        application_name: webapp
+        deployment_group_name: production
+        root_dir: "{{ root }}"
+        lock: release
+"""
+
+
+def test_hooks_run_from_the_appspec_named_by_appspec_filename(tmp_path):
+    """The revision also has an appspec.yml: the hooks must come from the validated deploy-spec.yml."""
+    trace = tmp_path / "trace"
+    revision = tmp_path / "revision"
+    write_revision(str(revision), {
+        "appspec.yml": "version: 0.0\nos: linux\nhooks:\n  BeforeInstall:\n    - location: wrong.sh\n",
+        "deploy-spec.yml": "version: 0.0\nos: linux\nhooks:\n  BeforeInstall:\n    - location: right.sh\n",
+        "wrong.sh": "#!/bin/sh\necho wrong >> %s\n" % trace,
+        "right.sh": "#!/bin/sh\necho right >> %s\n" % trace,
+    })
+    root = DeploymentRoot(str(tmp_path / "root"))
+    (result,) = run_playbook(tmp_path, APPSPEC_FILENAME_PLAYBOOK, {"root": root.root_dir, "revision": str(revision)})
+    assert not result.get("failed"), result
+    assert [(e["event"], e["status"]) for e in result["events"]] == [
+        ("ApplicationStop", "skipped"), ("DownloadBundle", "succeeded"), ("BeforeInstall", "succeeded")]
+    assert trace.read_text().splitlines() == ["right"]
+    with open(os.path.join(root.deployment_dir(result["deployment_group_id"], "d-NAMED0001"), "appspec.json")) as handle:
+        assert "deploy-spec.yml" in handle.read()
