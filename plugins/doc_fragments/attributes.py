@@ -35,3 +35,14 @@ attributes:
   idempotent:
     support: full
 """
+
+    # Actions that run on the controller only and change nothing anywhere
+    CONTROLLER_ACTION = r"""
+options: {}
+attributes:
+  action:
+    description: Runs as an action plugin on the controller.
+    support: full
+  diff_mode:
+    support: none
+"""

@@ -22,16 +22,12 @@ author:
   - appspec.deploy developers (@appspec-deploy)
 extends_documentation_fragment:
   - appspec.deploy.attributes
+  - appspec.deploy.attributes.controller_action
 attributes:
-  action:
-    description: Runs as an action plugin on the controller.
-    support: full
   check_mode:
     support: full
     details:
       - Resolves and plans the same way in check mode; nothing on any host changes in either mode.
-  diff_mode:
-    support: none
   idempotent:
     support: partial
     details:
