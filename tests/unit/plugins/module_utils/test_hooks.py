@@ -40,6 +40,13 @@ DID = "d-TEST00001"
 # --- helpers -------------------------------------------------------------------------------------
 
 
+def _session_of(pid: int) -> int:
+    try:
+        return os.getsid(pid)
+    except ProcessLookupError:
+        return -1
+
+
 def survivors(marker: str, in_argv: bytes = b""):
     """Living processes whose argv or environment holds ``marker`` (independent of the runner's token),
     and whose argv holds ``in_argv``."""
@@ -293,7 +300,10 @@ def test_a_daemon_holding_stdout_does_not_block_the_hook_and_survives(tmp_path):
         assert time.monotonic() - started < 3.0  # the timeout is 30 s: nothing waited for the daemon
         assert not result["failed"] and result["exit_code"] == 0 and result["left_running"] is True
         assert "started" in result["output_tail"]
-        long_lived = set(survivors(marker, b"sleep\x00300") + survivors(marker, b"while :"))
+        # The loop shell is the session leader setsid made; its short-lived forks (for `sleep 0.1`)
+        # share its argv until they exec, so they are told apart by their session.
+        loop = [pid for pid in survivors(marker, b"while :") if _session_of(pid) == pid]
+        long_lived = set(survivors(marker, b"sleep\x00300") + loop)
         assert len(long_lived) == 2
         size = ticks.stat().st_size if ticks.exists() else 0
         time.sleep(0.6)
