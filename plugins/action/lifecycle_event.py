@@ -61,7 +61,5 @@ class ActionModule(ActionBase):
         resolved = resolve_task_revision(self, args)
         args.update(sha256=resolved.sha256, appspec=resolved.appspec.as_dict(),
                     bundle_env=dict(resolved.bundle_env, **(args.get("bundle_env") or {})))
-        for controller_only in ("appspec_filename", "revision_type"):
-            args.pop(controller_only, None)
         return lambda module_args: run_with_archive(self, task_vars, MODULE, module_args, resolved,
                                                     transfer_in_check_mode=True)

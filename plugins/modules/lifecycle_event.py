@@ -200,13 +200,22 @@ options:
     version_added: 0.1.0
   revision:
     description:
-      - With V(DownloadBundle) in O(events). The path on the host of the revision archive (zip, tar or tar.gz),
-        normally uploaded by the action plugin into the task's temp dir (an upload there is moved, not copied,
-        and removed in any case).
-      - V("") reuses the revision with O(sha256) already staged in this deployment group; when there is none, the
-        task fails with RV(revision_missing=true) before anything runs.
+      - With V(DownloadBundle) in O(events), the revision to stage, as M(appspec.deploy.bundle) takes it (a path on
+        the controller to a directory or a zip, tar or tar.gz archive, an HTTP(S) URL, C(s3://bucket/key) or a
+        git URL). The action plugin resolves and validates it on the controller and transfers the archive only when
+        the host lacks it.
+      - The module itself receives the path of that upload in the task's temp dir (moved, not copied, and removed
+        in any case), or V("") to reuse the revision with O(sha256) already staged in this deployment group; when
+        there is none, the task fails with RV(revision_missing=true) before anything runs.
     type: str
     default: ""
+    version_added: 1.1.0
+  appspec_filename:
+    description:
+      - With V(DownloadBundle) in O(events) and no O(appspec), the name of the AppSpec inside the revision;
+        C(appspec.yml) and C(appspec.yaml) are tried after it. The action plugin reads and parses that file on the
+        controller and sends the result as O(appspec); the host never reads it.
+    type: str
     version_added: 1.1.0
   sha256:
     description:
@@ -666,6 +675,7 @@ def main() -> None:
             revision=dict(type="str", default=""),
             sha256=dict(type="str"),
             appspec=dict(type="dict"),
+            appspec_filename=dict(type="str"),
             max_revisions=dict(type="int", default=5),
             max_unpacked_size=dict(type="str", default="10G"),
             allow_setuid=dict(type="bool", default=False),
