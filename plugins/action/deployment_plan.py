@@ -15,7 +15,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 from ansible_collections.appspec.deploy.plugins.module_utils._sources import classify
-from ansible_collections.appspec.deploy.plugins.plugin_utils._plan import plan_deployment
+from ansible_collections.appspec.deploy.plugins.plugin_utils._plan import REVISION_DOWNLOADS, check_host_download, plan_deployment
 from ansible_collections.appspec.deploy.plugins.plugin_utils._revision import resolve_local, resolve_remote
 
 ARGUMENT_SPEC = {
@@ -26,6 +26,7 @@ ARGUMENT_SPEC = {
     "s3_endpoint_url": {"type": "str"},
     "s3_region": {"type": "str"},
     "git_ref": {"type": "str"},
+    "revision_download": {"type": "str", "default": "controller", "choices": list(REVISION_DOWNLOADS)},
     "max_unpacked_size": {"type": "str", "default": "10G"},
     "application_name": {"type": "str", "default": ""},
     "deployment_group_name": {"type": "str", "default": "default"},
@@ -69,6 +70,8 @@ class ActionModule(ActionBase):
             raise AnsibleActionFail("max_unpacked_size: %s" % err)
         revision = args["revision"]
         kind = classify(revision)
+        if args["revision_download"] == "host":
+            check_host_download(kind, args)  # before fetching anything
         common = dict(sha256=args["sha256"] or None, appspec_filename=args["appspec_filename"] or None,
                       max_unpacked_size=max_size)
         if kind == "local":

@@ -42,6 +42,7 @@ import typing as t
 import uuid
 
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
+from ansible_collections.appspec.deploy.plugins.module_utils._host_state import LAST_SUCCESSFUL_INSTALL, GroupState
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot
 
 from ansible_collections.appspec.deploy.plugins.module_utils._spec import (
@@ -71,11 +72,12 @@ Handler = t.Callable[["EventContext"], t.Dict[str, t.Any]]
 
 
 class AppSpecNeeded(DeployError):
-    """The last successful revision has no normalized AppSpec here (the CodeDeploy agent deployed it).
+    """A revision to run has no normalized AppSpec here (the CodeDeploy agent deployed it).
 
     Raised before anything runs; the lifecycle_event action plugin reads that revision's YAML
-    AppSpec from the host, parses it on the controller and calls the module again with
-    ``previous_appspec``.
+    AppSpec from the host, parses it on the controller and calls the module again with the option
+    ``details["appspec_needed"]["option"]`` names: ``previous_appspec`` (the last successful
+    revision) or ``appspec`` (the revision a rollback goes back to).
     """
 
 
@@ -783,6 +785,11 @@ class EventContext:
         return self.root.deployment_dir(self.deployment_group_id, self.deployment_id)
 
     @property
+    def state(self) -> GroupState:
+        """The owner of this group's lock, records and releases on this host."""
+        return GroupState(self.root.root_dir, self.deployment_group_id, self.release_root)
+
+    @property
     def own_archive_dir(self) -> str:
         """The archive of the revision this call deploys (``archive_dir`` or the deployment's)."""
         return self.archive_dir or self.root.archive_dir(self.deployment_group_id, self.deployment_id)
@@ -850,14 +857,14 @@ class _EventPlan:
 
 def _last_successful_archive(ctx: EventContext) -> t.Tuple[t.Optional[str], t.Optional[str]]:
     """(archive dir, deployment dir) of the last revision Installed in this group, or (None, None)."""
-    deployment_dir = ctx.root.read_record(ctx.deployment_group_id, "last_successful_install")
+    deployment_dir = ctx.state.last_installed_dir()
     if not deployment_dir:
         return None, None
     return os.path.join(deployment_dir, "deployment-archive"), deployment_dir
 
 
 def _stop_hint(ctx: EventContext, event: str, deployment_dir: t.Optional[str]) -> str:
-    record = os.path.join(ctx.root.instructions_dir, "%s_last_successful_install" % ctx.deployment_group_id)
+    record = ctx.root.record_path(ctx.deployment_group_id, LAST_SUCCESSFUL_INSTALL)
     return (
         "%s runs the scripts of the LAST SUCCESSFUL revision on this host (%s), not of the revision being "
         "deployed: fix or remove that script on the host, set ignore_application_stop_failures: true to "
@@ -886,10 +893,16 @@ def plan_events(ctx: EventContext, events: t.Sequence[str], reserved_handlers: t
                     raise AppSpecNeeded(
                         "the last successful revision in %s has no appspec.json (the CodeDeploy agent deployed it): "
                         "its AppSpec must be parsed on the controller" % archive,
-                        appspec_needed={"archive_dir": archive, "deployment_dir": deployment_dir_of(archive)})
+                        appspec_needed={"archive_dir": archive, "deployment_dir": deployment_dir_of(archive),
+                                        "option": "previous_appspec"})
                 parsed = ctx.previous_appspec
             if parsed is None and not previous and ctx.own_appspec is not None:
                 parsed = ctx.own_appspec
+            if parsed is None and not previous and ctx.archive_dir and os.path.isdir(archive):
+                raise AppSpecNeeded(
+                    "the revision in %s has no appspec.json (the CodeDeploy agent deployed it): its AppSpec must be "
+                    "parsed on the controller" % archive,
+                    appspec_needed={"archive_dir": archive, "deployment_dir": deployment_dir_of(archive), "option": "appspec"})
             appspecs[archive] = parsed or require_appspec_json(deployment_dir_of(archive))
         return appspecs[archive]
 
@@ -930,6 +943,8 @@ def plan_events(ctx: EventContext, events: t.Sequence[str], reserved_handlers: t
                     plan.scripts.append(plan_script(event, archive, hook, must_exist=not unstaged))
                 except DeployError as err:
                     problems.append(str(err))
+        except AppSpecNeeded:
+            raise
         except DeployError as err:
             message = str(err)
             if message not in problems:
@@ -1054,7 +1069,7 @@ def _record_install(ctx: EventContext) -> None:
     """``last_successful_install`` := the deployment dir whose archive was just installed."""
     archive = ctx.own_archive_dir
     if os.path.basename(os.path.normpath(archive)) == "deployment-archive":
-        ctx.root.write_record(ctx.deployment_group_id, "last_successful_install", os.path.dirname(os.path.normpath(archive)))
+        ctx.state.record_installed(os.path.dirname(os.path.normpath(archive)))
     else:
         ctx.warnings.append(
             "Install succeeded from %s, which is not a deployment's deployment-archive directory: "

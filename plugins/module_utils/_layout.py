@@ -50,6 +50,23 @@ def new_deployment_id() -> str:
     return "d-" + "".join(secrets.choice(_DEPLOYMENT_ID_ALPHABET) for dummy in range(9))
 
 
+def identity_argument_spec(*required: str) -> t.Dict[str, t.Dict[str, t.Any]]:
+    """The argument spec of the deployment identity options (doc fragment ``appspec.deploy.deployment_identity``).
+
+    ``required`` names the options a module cannot do without.
+    """
+    spec = {
+        "deployment_id": {"type": "str"},
+        "application_name": {"type": "str"},
+        "deployment_group_name": {"type": "str"},
+        "deployment_group_id": {"type": "str"},
+        "root_dir": {"type": "path", "default": DEFAULT_ROOT_DIR},
+    }  # type: t.Dict[str, t.Dict[str, t.Any]]
+    for name in required:
+        spec[name]["required"] = True
+    return spec
+
+
 def check_id(value: str, what: str) -> str:
     """Refuse ids that could escape the layout (``..``, ``/``) before they become paths."""
     if not _SAFE_ID.match(value or "") or value in (".", ".."):
@@ -86,13 +103,13 @@ class DeploymentRoot:
     def cleanup_file(self, group_id: str) -> str:
         return os.path.join(self.instructions_dir, "%s-cleanup" % check_id(group_id, "deployment group id"))
 
-    def _record(self, group_id: str, name: str) -> str:
+    def record_path(self, group_id: str, name: str) -> str:
         return os.path.join(self.instructions_dir, "%s_%s" % (check_id(group_id, "deployment group id"), name))
 
     def read_record(self, group_id: str, name: str) -> t.Optional[str]:
         """``name`` is ``last_successful_install``, ``most_recent_install`` or ``last_good_deployment``."""
-        text = read_text(self._record(group_id, name))
+        text = read_text(self.record_path(group_id, name))
         return text.strip() or None if text is not None else None
 
     def write_record(self, group_id: str, name: str, deployment_dir: str) -> None:
-        atomic_write_text(self._record(group_id, name), deployment_dir)
+        atomic_write_text(self.record_path(group_id, name), deployment_dir)

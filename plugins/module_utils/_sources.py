@@ -228,9 +228,19 @@ def fetch_url(url: str, dest_dir: str, *, headers: t.Optional[t.Dict[str, str]] 
     return Fetched(tmp, size, digest, size, identity={"url": shown})
 
 
+# Query parameters of presigned URLs (S3 SigV4 and SigV2) that are credentials: shown and recorded masked.
+_SECRET_QUERY = frozenset(("x-amz-signature", "x-amz-security-token", "x-amz-credential", "signature", "awsaccesskeyid"))
+
+
 def _redact(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
+    netloc, query = parts.netloc, parts.query
+    if parts.password is not None:
+        netloc = "%s:********@%s" % (parts.username, parts.hostname + (":%d" % parts.port if parts.port else ""))
+    pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
+    if any(name.lower() in _SECRET_QUERY for name, _value in pairs):
+        query = urllib.parse.urlencode([(name, "********" if name.lower() in _SECRET_QUERY else value)
+                                        for name, value in pairs], safe="*")
+    if (netloc, query) == (parts.netloc, parts.query):
         return url
-    netloc = "%s:********@%s" % (parts.username, parts.hostname + (":%d" % parts.port if parts.port else ""))
-    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))

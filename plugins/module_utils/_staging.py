@@ -30,11 +30,11 @@ import typing as t
 from ansible_collections.appspec.deploy.plugins.module_utils import _archive, _sources
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 from ansible_collections.appspec.deploy.plugins.module_utils._fileutil import atomic_write_text, read_text
+from ansible_collections.appspec.deploy.plugins.module_utils._host_state import GroupState
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot, deployment_group_id
 from ansible_collections.appspec.deploy.plugins.module_utils._spec import ParsedAppSpec, write_appspec_json
 
 INFO_FILE = ".bundle-info.json"
-PROTECTED_RECORDS = ("last_successful_install", "last_good_deployment")
 
 
 class StageOptions:
@@ -138,7 +138,7 @@ def _mtime(path: str) -> float:
 def find_staged(root: DeploymentRoot, group_id: str, match: t.Callable[[t.Dict[str, t.Any]], bool],
                 exclude: t.Optional[str] = None) -> t.Optional[str]:
     """A complete deployment dir of the group whose revision matches; the most recent one first."""
-    recent = root.read_record(group_id, "most_recent_install")
+    recent = GroupState(root.root_dir, group_id).most_recent_dir()
     entries = sorted(_group_entries(root.group_dir(group_id)), key=_mtime, reverse=True)
     if recent and recent in entries:
         entries.remove(recent)
@@ -158,18 +158,20 @@ def find_staged(root: DeploymentRoot, group_id: str, match: t.Callable[[t.Dict[s
 
 def protected_dirs(root: DeploymentRoot, group_id: str, deployment_dir: str,
                    release_root: t.Optional[str] = None) -> t.Set[str]:
-    """Deployment dirs that retention must never remove."""
-    keep = {os.path.realpath(deployment_dir)}
-    for name in PROTECTED_RECORDS:
-        path = root.read_record(group_id, name)
-        if path:
-            keep.add(os.path.realpath(path))
-    if release_root:
-        current = os.path.join(release_root, "current")
-        if os.path.islink(current):
-            release_id = os.path.basename(os.path.normpath(os.readlink(current)))
-            keep.add(os.path.realpath(os.path.join(root.group_dir(group_id), release_id)))
-    return keep
+    """Deployment dirs that retention must never remove: this one, the recorded ones, the running one
+    and the rollback target."""
+    state = GroupState(root.root_dir, group_id, release_root)
+    keep = {deployment_dir} | set(state.protected_dirs())
+    for deployment_id in (state.installed(), state.rollback_target()):
+        if deployment_id:
+            keep.add(state.deployment_dir(deployment_id))
+    return {os.path.realpath(path) for path in keep}
+
+
+def _record_staged(opts: StageOptions, root: DeploymentRoot, group_id: str, deployment_dir: str) -> t.List[str]:
+    """``most_recent_install`` := this deployment dir; then retention. Returns the dirs pruned."""
+    GroupState(root.root_dir, group_id).record_staged(deployment_dir)
+    return prune(root, group_id, opts.max_revisions, protected_dirs(root, group_id, deployment_dir, opts.release_root))
 
 
 def prune(root: DeploymentRoot, group_id: str, max_revisions: int, keep: t.Set[str],
@@ -317,9 +319,7 @@ def stage(opts: StageOptions, check_mode: bool = False) -> t.Dict[str, t.Any]:
     # 1. This deployment already has this revision.
     if before and match(before):
         if not check_mode:
-            root.write_record(group_id, "most_recent_install", deployment_dir)
-            result["pruned"] = prune(root, group_id, opts.max_revisions,
-                                     protected_dirs(root, group_id, deployment_dir, opts.release_root))
+            result["pruned"] = _record_staged(opts, root, group_id, deployment_dir)
         return finish(before, changed=False, reused=True)
 
     # 2. Another deployment of the group has it: no fetch, hard links.
@@ -378,9 +378,7 @@ def _reuse_staged(opts: StageOptions, root: DeploymentRoot, group_id: str, stage
         if created:
             _archive.remove_tree(deployment_dir)
         raise
-    root.write_record(group_id, "most_recent_install", deployment_dir)
-    result["pruned"] = prune(root, group_id, opts.max_revisions,
-                             protected_dirs(root, group_id, deployment_dir, opts.release_root))
+    result["pruned"] = _record_staged(opts, root, group_id, deployment_dir)
     return finish(new_info, changed=False, reused=True)
 
 
@@ -450,7 +448,5 @@ def _fetch_and_unpack(opts: StageOptions, root: DeploymentRoot, group_id: str, k
             except _sources.SourceError:
                 pass
         _archive.remove_tree(staging)
-    root.write_record(group_id, "most_recent_install", deployment_dir)
-    result["pruned"] = prune(root, group_id, opts.max_revisions,
-                             protected_dirs(root, group_id, deployment_dir, opts.release_root))
+    result["pruned"] = _record_staged(opts, root, group_id, deployment_dir)
     return finish(info, changed=True, reused=False)

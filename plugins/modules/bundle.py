@@ -29,6 +29,7 @@ description:
 author:
   - appspec.deploy developers (@appspec-deploy)
 extends_documentation_fragment:
+  - appspec.deploy.deployment_identity
   - appspec.deploy.attributes
 attributes:
   check_mode:
@@ -44,6 +45,8 @@ attributes:
     details:
       - With the same O(deployment_id) and revision, the second run reuses the staged revision.
 options:
+  deployment_id:
+    required: true
   revision:
     description:
       - The revision. A path on the controller (a directory or a zip/tar/tar.gz archive), an
@@ -103,33 +106,6 @@ options:
       - The commit it resolves to is returned as C(BUNDLE_COMMIT) in RV(bundle_env).
     type: str
     version_added: 0.1.0
-  deployment_id:
-    description:
-      - The deployment id (C(d-) and nine characters in CodeDeploy), the same for every host of a run.
-    type: str
-    required: true
-    version_added: 0.1.0
-  application_name:
-    description:
-      - Application name; with O(deployment_group_name) it gives the deployment group id.
-    type: str
-    version_added: 0.1.0
-  deployment_group_name:
-    description:
-      - Deployment group name.
-    type: str
-    version_added: 0.1.0
-  deployment_group_id:
-    description:
-      - Deployment group id; overrides the one derived from O(application_name) and O(deployment_group_name).
-    type: str
-    version_added: 0.1.0
-  root_dir:
-    description:
-      - The agent's deployment root.
-    type: path
-    default: /opt/codedeploy-agent/deployment-root
-    version_added: 0.1.0
   max_revisions:
     description:
       - How many deployment directories to keep per deployment group (at least 1), including the new one.
@@ -160,7 +136,7 @@ options:
       - The C(BUNDLE_*) variables of a revision the action plugin fetched on the controller (for example
         C(BUNDLE_BUCKET), C(BUNDLE_KEY), C(BUNDLE_COMMIT)). They are kept with the staged revision and given to its hooks.
     type: dict
-    version_added: 1.1.0
+    version_added: 0.1.0
   appspec:
     description:
       - The revision's AppSpec, normalized, as M(appspec.deploy.appspec_info) returns it (a dict with its
@@ -168,7 +144,7 @@ options:
         beside the untouched revision, and every later step reads it from there, so hosts never parse YAML.
       - The action plugin sets it for revisions it resolves on the controller. With O(remote_src=true) pass it.
     type: dict
-    version_added: 1.1.0
+    version_added: 0.1.0
   release_root:
     description:
       - In release mode, the release root; the deployment its C(current) link points to is never pruned.
@@ -324,12 +300,14 @@ from ansible.module_utils.common.text.formatters import human_to_bytes
 from ansible_collections.appspec.deploy.plugins.module_utils._staging import StageOptions, stage
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 from ansible_collections.appspec.deploy.plugins.module_utils._spec import ParsedAppSpec
+from ansible_collections.appspec.deploy.plugins.module_utils._layout import identity_argument_spec
 from ansible_collections.appspec.deploy.plugins.module_utils._upload import consumes_upload, drop_upload
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
+            identity_argument_spec("deployment_id"),
             revision=dict(type="str", required=True),
             revision_type=dict(type="str", default="auto", choices=["auto", "local", "url", "s3", "git"]),
             remote_src=dict(type="bool", default=False),
@@ -339,11 +317,6 @@ def main() -> None:
             s3_endpoint_url=dict(type="str"),
             s3_region=dict(type="str"),
             git_ref=dict(type="str"),
-            deployment_id=dict(type="str", required=True),
-            application_name=dict(type="str"),
-            deployment_group_name=dict(type="str"),
-            deployment_group_id=dict(type="str"),
-            root_dir=dict(type="path", default="/opt/codedeploy-agent/deployment-root"),
             max_revisions=dict(type="int", default=5),
             max_unpacked_size=dict(type="str", default="10G"),
             allow_setuid=dict(type="bool", default=False),

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: deployment_gate
 short_description: Decide whether the next batch of a rolling deployment may start
-version_added: 1.1.0
+version_added: 0.1.0
 description:
   - Enforces CodeDeploy's minimum of healthy hosts over the whole fleet and the whole run, before
     each batch (Ansible's C(serial)).
@@ -38,7 +38,7 @@ options:
       - The deployment whose hosts are counted.
     type: str
     required: true
-    version_added: 1.1.0
+    version_added: 0.1.0
   max_unhealthy:
     description:
       - The most hosts that may be out of service at once (failed so far plus the batch), that is the
@@ -46,7 +46,7 @@ options:
       - Must be 1 or more.
     type: int
     required: true
-    version_added: 1.1.0
+    version_added: 0.1.0
 notes:
   - Call it once per batch (C(run_once=true)); every host of the batch gets the same answer.
 seealso:

@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: deployment_outcome
 short_description: Decide whether a deployment succeeded, by CodeDeploy's rules
-version_added: 1.1.0
+version_added: 0.1.0
 description:
   - Decides, after the last batch, whether deployment O(deployment_id) succeeded on O(hosts).
   - It failed when the minimum of healthy hosts stopped it (O(stopped)), when a host of O(hosts) was
@@ -36,32 +36,32 @@ options:
       - The deployment to decide about.
     type: str
     required: true
-    version_added: 1.1.0
+    version_added: 0.1.0
   hosts:
     description:
       - Every host of the deployment, in the order they are reported.
     type: list
     elements: str
     required: true
-    version_added: 1.1.0
+    version_added: 0.1.0
   required_successes:
     description:
       - How many hosts must have succeeded, from the deployment config (never fewer than one).
     type: int
     required: true
-    version_added: 1.1.0
+    version_added: 0.1.0
   stopped:
     description:
       - Whether the minimum of healthy hosts stopped the deployment (see M(appspec.deploy.deployment_gate)).
     type: bool
     default: false
-    version_added: 1.1.0
+    version_added: 0.1.0
   stopped_reason:
     description:
       - Why it was stopped, returned as RV(outcome.stopped_reason).
     type: str
     default: ""
-    version_added: 1.1.0
+    version_added: 0.1.0
 seealso:
   - module: appspec.deploy.deployment_gate
 """

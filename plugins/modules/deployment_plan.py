@@ -8,7 +8,7 @@ DOCUMENTATION = r"""
 ---
 module: deployment_plan
 short_description: Resolve and validate a revision on the controller and plan its deployment
-version_added: 1.1.0
+version_added: 0.1.0
 description:
   - Runs on the controller before any host is touched. Resolves the revision whatever its source (a
     controller directory is packed; an archive's AppSpec is read from the archive after the same safety
@@ -16,6 +16,8 @@ description:
     into the controller's cache), parses and validates its AppSpec, and refuses what cannot be deployed.
   - Applies the deployment config to the hosts (minimum of healthy hosts, batch size, successes required),
     derives the deployment group id and makes one deployment id for the whole run.
+  - With O(revision_download=host) the hosts download the revision themselves instead of receiving it from the
+    controller; the controller still fetches and validates it once and pins its sha256, which every host checks.
   - Returns the deployment record that C(appspec.deploy.revision) leaves as C(revision_deployment) and the
     playbooks hand to every host as C(appspec_deployment).
 author:
@@ -38,148 +40,164 @@ options:
       - "The revision: a controller path (directory or zip/tar/tar.gz), an C(http(s)://) URL, C(s3://bucket/key) or a git URL."
     type: str
     required: true
-    version_added: 1.1.0
+    version_added: 0.1.0
   sha256:
     description:
       - "Expected SHA-256 of the revision archive; empty for none. A mismatch refuses the deployment before any host is touched."
     type: str
     default: ""
-    version_added: 1.1.0
+    version_added: 0.1.0
   headers:
     description:
       - "Extra HTTP headers for an C(http(s)://) revision."
     type: dict
-    version_added: 1.1.0
+    version_added: 0.1.0
   s3_version_id:
     description:
       - "Version id of an S3 revision."
     type: str
-    version_added: 1.1.0
+    version_added: 0.1.0
   s3_endpoint_url:
     description:
       - "Endpoint of an S3-compatible store."
     type: str
-    version_added: 1.1.0
+    version_added: 0.1.0
   s3_region:
     description:
       - "Region of the S3 bucket."
     type: str
-    version_added: 1.1.0
+    version_added: 0.1.0
   git_ref:
     description:
       - "Branch, tag or commit of a git revision."
     type: str
-    version_added: 1.1.0
+    version_added: 0.1.0
+  revision_download:
+    description:
+      - "Who moves the revision to the hosts. V(controller) uploads the archive the controller resolved to each host
+        that lacks it (C(download_url) is null)."
+      - "V(host) sets C(download_url), which each host downloads itself with the Python standard library and checks
+        against the pinned sha256 before unpacking anything: for an C(http(s)://) revision the URL as given, for
+        C(s3://) a GET URL presigned on the controller (same endpoint, region and credentials as the fetch, pinned
+        to the object version the controller validated), valid for 24 hours, or less when the controller's
+        credentials are temporary and expire first. Hosts need network access to the source, no boto3."
+      - "V(host) is refused for a controller path (hosts cannot read it) and a git revision (hosts have no git, the
+        controller makes the archive), and for an C(http(s)://) revision that needs O(headers)."
+      - "A presigned URL lets anyone holding it read the object until it expires: keep verbose logs of the run private."
+    type: str
+    choices: [controller, host]
+    default: controller
+    version_added: 0.1.0
   max_unpacked_size:
     description:
       - "Refuse archives whose files add up to more than this unpacked (units such as V(500M))."
     type: str
     default: 10G
-    version_added: 1.1.0
+    version_added: 0.1.0
   application_name:
     description:
       - "CodeDeploy's application name; empty derives it from the revision's base name."
     type: str
     default: ""
-    version_added: 1.1.0
+    version_added: 0.1.0
   deployment_group_name:
     description:
       - "CodeDeploy's deployment group name."
     type: str
     default: default
-    version_added: 1.1.0
+    version_added: 0.1.0
   deployment_group_id:
     description:
       - "Overrides the stable UUID derived from the application and group names."
     type: str
     default: ""
-    version_added: 1.1.0
+    version_added: 0.1.0
   deployment_config:
     description:
       - "A C(CodeDeployDefault) config name, C(HOST_COUNT:n), C(FLEET_PERCENT:p) or a C(minimum_healthy_hosts) dict (see docs/variables.md)."
     type: raw
     default: CodeDeployDefault.OneAtATime
-    version_added: 1.1.0
+    version_added: 0.1.0
   file_exists_behavior:
     description:
       - "C(DISALLOW), C(OVERWRITE) or C(RETAIN)."
     type: str
     default: DISALLOW
-    version_added: 1.1.0
+    version_added: 0.1.0
   ignore_application_stop_failures:
     description:
       - "Carry on when the last successful revision's ApplicationStop fails."
     type: bool
     default: false
-    version_added: 1.1.0
+    version_added: 0.1.0
   auto_rollback:
     description:
       - "Roll back the hosts a failed deployment touched."
     type: bool
     default: true
-    version_added: 1.1.0
+    version_added: 0.1.0
   root_dir:
     description:
       - "The agent's deployment root on the hosts."
     type: str
     default: /opt/codedeploy-agent/deployment-root
-    version_added: 1.1.0
+    version_added: 0.1.0
   release_root:
     description:
       - "Release mode root on the hosts; empty installs in place."
     type: str
     default: ""
-    version_added: 1.1.0
+    version_added: 0.1.0
   keep_releases:
     description:
       - "Release mode: finished releases kept."
     type: int
     default: 5
-    version_added: 1.1.0
+    version_added: 0.1.0
   shared_paths:
     description:
       - "Release mode: paths linked to C(<release_root>/shared/)."
     type: list
     elements: str
     default: []
-    version_added: 1.1.0
+    version_added: 0.1.0
   load_balancer:
     description:
       - "The load balancer hosts are drained from (see docs/variables.md)."
     type: dict
     default: {}
-    version_added: 1.1.0
+    version_added: 0.1.0
   hosts:
     description:
       - "The inventory hosts of the deployment (the hosts the deployment config counts)."
     type: list
     elements: str
     required: true
-    version_added: 1.1.0
+    version_added: 0.1.0
   hosts_pattern:
     description:
       - "The pattern the hosts came from, for messages."
     type: str
     default: all
-    version_added: 1.1.0
+    version_added: 0.1.0
   deployment_id:
     description:
       - "Reuse this deployment id; empty makes a new C(d-XXXXXXXXX)."
     type: str
     default: ""
-    version_added: 1.1.0
+    version_added: 0.1.0
   appspec_filename:
     description:
       - "Another AppSpec file name in the revision; C(appspec.yml), then C(appspec.yaml) are tried after it."
     type: str
     default: ""
-    version_added: 1.1.0
+    version_added: 0.1.0
   resolve:
     description:
       - "V(false) plans ids, names and batches only and does not look at the revision (rollback)."
     type: bool
     default: true
-    version_added: 1.1.0
+    version_added: 0.1.0
 requirements:
   - boto3 on the controller for C(s3://) revisions; the git command on the controller for git revisions.
 seealso:
@@ -200,7 +218,8 @@ RETURN = r"""
 deployment:
   description:
     - The deployment record (fields in docs/variables.md), among them C(deployment_id), C(deployment_group_id),
-      C(archive) (the controller file hosts receive), C(sha256), C(appspec) (normalized), C(bundle_env),
+      C(archive) (the controller file hosts receive), C(download_url) (the URL hosts download the revision from
+      themselves with O(revision_download=host), else null), C(sha256), C(appspec) (normalized), C(bundle_env),
       C(min_healthy), C(max_unhealthy) (the batch size) and C(required_successes).
   returned: success
   type: dict

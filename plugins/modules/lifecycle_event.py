@@ -41,6 +41,7 @@ description:
 author:
   - appspec.deploy developers (@appspec-deploy)
 extends_documentation_fragment:
+  - appspec.deploy.deployment_identity
   - appspec.deploy.attributes
 attributes:
   check_mode:
@@ -60,6 +61,12 @@ attributes:
     details:
       - Hook scripts run every time, as CodeDeploy runs them for every deployment.
 options:
+  deployment_id:
+    required: true
+  application_name:
+    required: true
+  deployment_group_name:
+    required: true
   events:
     description:
       - The lifecycle events to run, in CodeDeploy's order
@@ -70,35 +77,6 @@ options:
     type: list
     elements: str
     required: true
-    version_added: 0.1.0
-  deployment_id:
-    description:
-      - The deployment id (as made by the C(revision) role), for example V(d-ABCDEFGHI).
-      - The revision is expected in C(<root_dir>/<deployment_group_id>/<deployment_id>/deployment-archive),
-        where the M(appspec.deploy.bundle) module puts it.
-    type: str
-    required: true
-    version_added: 0.1.0
-  application_name:
-    description: The application name (C(APPLICATION_NAME) of the scripts).
-    type: str
-    required: true
-    version_added: 0.1.0
-  deployment_group_name:
-    description: The deployment group name (C(DEPLOYMENT_GROUP_NAME) of the scripts).
-    type: str
-    required: true
-    version_added: 0.1.0
-  deployment_group_id:
-    description:
-      - The deployment group id (C(DEPLOYMENT_GROUP_ID) of the scripts).
-      - Defaults to a stable UUID derived from O(application_name) and O(deployment_group_name).
-    type: str
-    version_added: 0.1.0
-  root_dir:
-    description: The deployment root, as the CodeDeploy agent's C(:root_dir:).
-    type: path
-    default: /opt/codedeploy-agent/deployment-root
     version_added: 0.1.0
   bundle_env:
     description:
@@ -126,21 +104,47 @@ options:
       - Logs still go to this deployment's C(logs/scripts.log).
     type: path
     version_added: 0.1.0
+  rollback:
+    description:
+      - Roll this deployment group back, as a deployment of its own (O(deployment_id) is the rollback's id). The events
+        run the revision of an earlier deployment still kept on the host, O(rollback_to); by default the deployment that
+        most recently succeeded on this host, other than O(rollback_from), whose revision and (release mode) finished
+        release are still there.
+      - The call whose O(events) include V(Install) first records O(rollback_from) as failed, so that it is never a
+        rollback target again. In release mode V(Install) then switches C(current) back (the release exists already);
+        in place it reinstalls the old revision's files (use O(file_exists_behavior=OVERWRITE)).
+      - When there is nothing to go back to, nothing runs and RV(rollback_target) is null.
+      - Cannot be combined with V(DownloadBundle) or O(archive_dir).
+    type: bool
+    default: false
+    version_added: 0.1.0
+  rollback_to:
+    description:
+      - With O(rollback=true), the deployment id to go back to; it must still be kept on the host.
+    type: str
+    version_added: 0.1.0
+  rollback_from:
+    description:
+      - With O(rollback=true), the deployment rolled back. Default is the deployment that runs now (C(current) in
+        release mode, else the last successful install).
+    type: str
+    version_added: 0.1.0
   previous_appspec:
     description:
       - The normalized AppSpec of the last successful revision on the host, parsed on the controller.
       - Needed only when that revision has no C(appspec.json) beside its C(deployment-archive), which is the case
-        for a revision the CodeDeploy agent deployed. The action plugin of this module sets it by itself. When the
+        for a revision the CodeDeploy agent deployed. The action plugin of this module sets it by itself (and
+        O(appspec) in the same way for a rollback to such a revision). When the
         module reports that it needs it, the plugin reads that revision's YAML AppSpec from the host, parses it on
         the controller and runs the module again, before any script has run.
     type: dict
-    version_added: 1.1.0
+    version_added: 0.1.0
   previous_appspec_error:
     description:
       - Why the controller could not parse the last successful revision's AppSpec. The events that run that
         revision's scripts fail with it (O(ignore_application_stop_failures) applies). Set by the action plugin.
     type: str
-    version_added: 1.1.0
+    version_added: 0.1.0
   release_root:
     description:
       - Release mode. The revision is installed as C(<release_root>/releases/<id>), C(current) is
@@ -192,9 +196,10 @@ options:
     version_added: 0.1.0
   mark_success:
     description:
-      - When every event succeeded, record this deployment as the last good one of the group
-        (C(deployment-instructions/<deployment_group_id>_last_good_deployment), the rollback target);
-        in release mode also mark its release good and prune old releases (O(keep_releases)).
+      - Record the outcome of the lifecycle in the group's history (C(deployment-instructions/<deployment_group_id>_deployment_history.json),
+        where rollback targets come from). When every event succeeded, record this deployment (or the revision run with
+        O(rollback=true)) as the last good one of the group (C(<deployment_group_id>_last_good_deployment)); in release
+        mode also mark its release good (bad on failure) and prune old releases (O(keep_releases)).
     type: bool
     default: false
     version_added: 0.1.0
@@ -209,45 +214,57 @@ options:
         there is none, the task fails with RV(revision_missing=true) before anything runs.
     type: str
     default: ""
-    version_added: 1.1.0
+    version_added: 0.1.0
+  revision_url:
+    description:
+      - With V(DownloadBundle) in O(events), an C(http(s)://) URL the host downloads the revision from itself
+        (Python standard library, proxies from the environment), verified against O(sha256) before anything is
+        unpacked; needs O(sha256) and O(appspec). The action plugin then transfers nothing and O(revision) is not used.
+      - A revision with O(sha256) already staged in this deployment group is reused without downloading.
+      - M(appspec.deploy.deployment_plan) returns it as C(download_url) with
+        O(appspec.deploy.deployment_plan#module:revision_download=host) (an S3 revision as a URL presigned on the controller).
+    type: str
+    version_added: 0.1.0
   appspec_filename:
     description:
       - With V(DownloadBundle) in O(events) and no O(appspec), the name of the AppSpec inside the revision;
         C(appspec.yml) and C(appspec.yaml) are tried after it. The action plugin reads and parses that file on the
         controller and sends the result as O(appspec); the host never reads it.
     type: str
-    version_added: 1.1.0
+    version_added: 0.1.0
   sha256:
     description:
       - The SHA-256 of the revision archive (hex, optionally prefixed with C(sha256:)). Required with V(DownloadBundle).
     type: str
-    version_added: 1.1.0
+    version_added: 0.1.0
   appspec:
     description:
       - The revision's AppSpec, normalized, as M(appspec.deploy.appspec_info) returns it. Required with
         V(DownloadBundle); kept as C(appspec.json) in the deployment directory, where the later events read it.
+      - With O(rollback=true) to a revision the CodeDeploy agent deployed (no C(appspec.json)), the action plugin
+        sets it from that revision's YAML AppSpec, which it parses on the controller; it is then kept as C(appspec.json).
     type: dict
-    version_added: 1.1.0
+    version_added: 0.1.0
   max_revisions:
     description:
       - With V(DownloadBundle). How many deployment directories to keep per deployment group (at least 1), as
         O(appspec.deploy.bundle#module:max_revisions).
     type: int
     default: 5
-    version_added: 1.1.0
+    version_added: 0.1.0
   max_unpacked_size:
     description:
       - With V(DownloadBundle). Refuse archives whose files add up to more than this many bytes unpacked (V(0) means no
         limit other than the free disk space). Accepts units such as V(500M) or V(10G).
     type: str
     default: 10G
-    version_added: 1.1.0
+    version_added: 0.1.0
   allow_setuid:
     description:
       - With V(DownloadBundle). Keep setuid and setgid bits of archive entries. By default they are dropped.
     type: bool
     default: false
-    version_added: 1.1.0
+    version_added: 0.1.0
   output_tail_bytes:
     description:
       - How many bytes of the end of each script's output are returned in C(output_tail).
@@ -450,7 +467,6 @@ last_good_deployment:
   description:
     - The deployment directory of the last deployment whose whole lifecycle succeeded on this host, as
       recorded before this task ran (C(<group-id>_last_good_deployment)); null when there is none.
-    - The automatic rollback target of an in-place deployment, read here so that no extra task is needed.
   returned: always
   type: str
   sample: /opt/codedeploy-agent/deployment-root/2b0a4a53-3a5d-5c8e-9d61-0a1f6b3c2d4e/d-ZYXWVUTSR
@@ -458,6 +474,16 @@ lock:
   description: The host lock after the task (its content), or null when the task freed it or left it alone.
   returned: always
   type: dict
+rollback_target:
+  description: With O(rollback=true), the deployment id whose revision the events ran; null when there was nothing to go back to.
+  returned: when O(rollback=true)
+  type: str
+  sample: d-ZYXWVUTSR
+rollback_from:
+  description: With O(rollback=true), the deployment rolled back.
+  returned: when O(rollback=true)
+  type: str
+  sample: d-ABCDEFGHI
 """
 
 import os
@@ -468,26 +494,23 @@ from ansible.module_utils.common.text.formatters import human_to_bytes
 
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 from ansible_collections.appspec.deploy.plugins.module_utils._hooks import AppSpecNeeded, EventContext, HookError
+from ansible_collections.appspec.deploy.plugins.module_utils._host_state import GroupState
 from ansible_collections.appspec.deploy.plugins.module_utils._installer import install_revision
 from ansible_collections.appspec.deploy.plugins.module_utils._lifecycle import DOWNLOAD_BUNDLE, check_download, run_lifecycle
-from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot, deployment_group_id
-from ansible_collections.appspec.deploy.plugins.module_utils._lock import HostLock
+from ansible_collections.appspec.deploy.plugins.module_utils._layout import deployment_group_id, identity_argument_spec
 from ansible_collections.appspec.deploy.plugins.module_utils._releases import ReleaseRoot
-from ansible_collections.appspec.deploy.plugins.module_utils._spec import ParsedAppSpec, deployment_dir_of, require_appspec_json
+from ansible_collections.appspec.deploy.plugins.module_utils._spec import (
+    ParsedAppSpec,
+    deployment_dir_of,
+    read_appspec_json,
+    require_appspec_json,
+    write_appspec_json,
+)
 from ansible_collections.appspec.deploy.plugins.module_utils._staging import StageOptions, read_info
 from ansible_collections.appspec.deploy.plugins.module_utils._upload import consumes_upload, drop_upload
 
 
-# --- The steps of the install/release/lock module_utils, as the runner calls them -------------------
-
-
-def _release_paths(release_root: str, deployment_id: str) -> t.Tuple[str, t.Optional[str]]:
-    """(this deployment's release dir, the release ``current`` pointed to before this deployment)."""
-    releases = ReleaseRoot(release_root)
-    current = releases.current_release()
-    if current == deployment_id:  # a re-run after the switch: the release before this one
-        current = releases.previous_release()
-    return releases.release_dir(deployment_id), releases.release_dir(current) if current else None
+# --- The steps of the install/release module_utils, as the runner calls them -----------------------
 
 
 def _install_step(params: t.Dict[str, t.Any], ctx: EventContext, diffs: t.List[t.Dict[str, t.Any]]) -> t.Dict[str, t.Any]:
@@ -496,7 +519,7 @@ def _install_step(params: t.Dict[str, t.Any], ctx: EventContext, diffs: t.List[t
     if ctx.check_mode and ctx.own_appspec is not None and not os.path.isdir(archive):
         # DownloadBundle in check mode staged nothing: what Install would write is not known yet.
         return {"changed": True, "status": "skipped", "reason": "check mode: the revision is not staged yet"}
-    parsed = require_appspec_json(deployment_dir_of(archive))
+    parsed = read_appspec_json(deployment_dir_of(archive)) or ctx.own_appspec or require_appspec_json(deployment_dir_of(archive))
     if params["release_root"]:
         staged = read_info(os.path.dirname(os.path.normpath(archive))) or {}  # what bundle recorded: the sha256
         created = ReleaseRoot(params["release_root"]).create_release(
@@ -526,53 +549,28 @@ def _switch_step(params: t.Dict[str, t.Any], ctx: EventContext) -> t.Dict[str, t
     return {"switch": ReleaseRoot(params["release_root"]).switch(ctx.revision_deployment_id)}
 
 
-def _lock_step(params: t.Dict[str, t.Any], gid: str, action: str, check_mode: bool) -> t.Optional[t.Dict[str, t.Any]]:
-    """``take``: acquire (re-entrant for the same deployment id); ``free``: release; returns the lock."""
-    lock = HostLock(params["root_dir"], gid)
-    if action == "take":
-        return lock.acquire(params["deployment_id"], break_stale=params["break_stale_lock"], check_mode=check_mode).get("lock")
-    lock.release(params["deployment_id"], check_mode=check_mode)
-    return None
-
-
-def _mark_success(params: t.Dict[str, t.Any], ctx: EventContext) -> None:
-    """Record the deployment as good: the rollback target of this group."""
-    archive = os.path.normpath(ctx.own_archive_dir)
-    deployment_dir = os.path.dirname(archive) if os.path.basename(archive) == "deployment-archive" else ctx.deployment_dir
-    ctx.root.write_record(ctx.deployment_group_id, "last_good_deployment", deployment_dir)
-    if params["release_root"]:
-        releases = ReleaseRoot(params["release_root"])
-        if releases.is_finished(ctx.revision_deployment_id):
-            releases.mark(ctx.revision_deployment_id, "good")
-        try:
-            pruned = releases.prune(params["keep_releases"])
-        except DeployError as err:
-            ctx.warnings.append("pruning old releases failed: %s" % err)
-        else:
-            ctx.warnings.extend(pruned.get("warnings") or [])
-
-
-def _mark_failed(params: t.Dict[str, t.Any], ctx: EventContext) -> None:
-    """Release mode: a release whose lifecycle failed is marked bad (never a rollback target)."""
-    if params["release_root"]:
-        releases = ReleaseRoot(params["release_root"])
-        if releases.is_finished(ctx.revision_deployment_id):
-            releases.mark(ctx.revision_deployment_id, "bad")
-
-
 # --- The module ------------------------------------------------------------------------------------
 
 
 def _download_options(params: t.Dict[str, t.Any], gid: str, consume_upload: bool) -> StageOptions:
-    """DownloadBundle's staging, as the bundle module does it for a file on the host."""
+    """DownloadBundle's staging: the action plugin's upload (a file on the host), or revision_url downloaded here."""
     return StageOptions(
-        params["revision"] or "", params["deployment_id"], revision_type="local", remote_src=True,
+        params["revision"] or "", params["deployment_id"], revision_type="url" if params["revision_url"] else "local",
+        remote_src=True,
         sha256=params["sha256"], deployment_group_id=gid, root_dir=params["root_dir"],
         max_revisions=params["max_revisions"], max_unpacked_size=params["max_unpacked_size"],
         allow_setuid=params["allow_setuid"],
         appspec=ParsedAppSpec.from_dict(params["appspec"], "appspec") if params["appspec"] is not None else None,
         release_root=params["release_root"], consume_upload=consume_upload,
     )
+
+
+def _rollback(params: t.Dict[str, t.Any], state: GroupState) -> t.Tuple[t.Optional[str], t.Optional[str]]:
+    """(the deployment rolled back, the deployment gone back to or None)."""
+    if DOWNLOAD_BUNDLE in params["events"] or params["archive_dir"]:
+        raise DeployError("rollback runs a revision kept on the host: it cannot be combined with DownloadBundle or archive_dir")
+    rollback_from = params["rollback_from"] or state.installed()
+    return rollback_from, state.rollback_target(rollback_from, params["rollback_to"])
 
 
 def run(params: t.Dict[str, t.Any], check_mode: bool, consume_upload: bool = False) -> t.Dict[str, t.Any]:
@@ -584,33 +582,40 @@ def run(params: t.Dict[str, t.Any], check_mode: bool, consume_upload: bool = Fal
     if params["output_tail_bytes"] < 0:
         raise DeployError("output_tail_bytes must be 0 or more, got %d" % params["output_tail_bytes"])
     gid = params["deployment_group_id"] or deployment_group_id(params["application_name"], params["deployment_group_name"])
-    root = DeploymentRoot(params["root_dir"])
+    state = GroupState(params["root_dir"], gid, params["release_root"])
+    common = {"deployment_group_id": gid, "last_good_deployment": state.last_good_dir(), "lock": None}  # type: t.Dict[str, t.Any]
+    archive_dir = params["archive_dir"]
+    rollback_from = None  # type: t.Optional[str]
+    if params["rollback"]:
+        rollback_from, target = _rollback(params, state)
+        common.update(rollback_from=rollback_from, rollback_target=target)
+        if target is None:
+            return dict(common, changed=False, events=[], release_dir=None, previous_release_dir=None,
+                        deployment_dir=state.deployment_dir(params["deployment_id"]),
+                        msg="nothing to roll back to: no earlier deployment of this group that succeeded is kept on this host")
+        archive_dir = state.archive_dir(target)
+    own_appspec = ParsedAppSpec.from_dict(params["appspec"], "appspec") if params["appspec"] is not None else None
+    if archive_dir and own_appspec is not None and not check_mode and read_appspec_json(deployment_dir_of(archive_dir)) is None:
+        write_appspec_json(deployment_dir_of(archive_dir), own_appspec)  # a revision the agent deployed: keep it parsed
     ctx = EventContext(
-        root=root,
+        root=state.root,
         deployment_id=params["deployment_id"],
         application_name=params["application_name"],
         deployment_group_name=params["deployment_group_name"],
         deployment_group_id=gid,
         bundle_env=dict((k, None if v is None else str(v)) for k, v in (params["bundle_env"] or {}).items()),
-        archive_dir=params["archive_dir"],
+        archive_dir=archive_dir,
         previous_appspec=ParsedAppSpec.from_dict(params["previous_appspec"], "previous_appspec")
         if params["previous_appspec"] is not None else None,
         previous_appspec_error=params["previous_appspec_error"],
+        own_appspec=own_appspec if archive_dir else None,
         release_root=params["release_root"],
         ignore_application_stop_failures=params["ignore_application_stop_failures"],
         output_tail_bytes=params["output_tail_bytes"],
         check_mode=check_mode,
     )
-    if params["release_root"]:
-        ctx.release_dir, ctx.previous_release_dir = _release_paths(params["release_root"], ctx.revision_deployment_id)
-    common = {
-        "release_dir": ctx.release_dir,
-        "previous_release_dir": ctx.previous_release_dir,
-        "deployment_group_id": gid,
-        "deployment_dir": ctx.deployment_dir,
-        "last_good_deployment": root.read_record(gid, "last_good_deployment"),
-        "lock": None,
-    }  # type: t.Dict[str, t.Any]
+    ctx.release_dir, ctx.previous_release_dir = state.release_dirs(ctx.revision_deployment_id)
+    common.update(release_dir=ctx.release_dir, previous_release_dir=ctx.previous_release_dir, deployment_dir=ctx.deployment_dir)
     diffs = []  # type: t.List[t.Dict[str, t.Any]]
     reserved = {"Install": lambda c: _install_step(params, c, diffs)}
     after = {}  # type: t.Dict[str, t.Any]
@@ -624,25 +629,31 @@ def run(params: t.Dict[str, t.Any], check_mode: bool, consume_upload: bool = Fal
         download = _download_options(params, gid, consume_upload)
         check_download(ctx, params["events"], download, reserved)
     if params["lock"] != "none":
-        common["lock"] = _lock_step(params, gid, "take", check_mode)
+        common["lock"] = state.lock.acquire(params["deployment_id"], break_stale=params["break_stale_lock"],
+                                            check_mode=check_mode).get("lock")
     try:
+        if "Install" in params["events"] and not check_mode:
+            state.adopt_records()
+            if rollback_from and rollback_from != ctx.revision_deployment_id:
+                state.record_outcome(rollback_from, False)  # never a rollback target again
         try:
             result = run_lifecycle(ctx, params["events"], download=download, reserved_handlers=reserved,
                                    after_event_handlers=after, diffs=diffs)
         except HookError as err:
             if params["mark_success"] and not check_mode:
-                _mark_failed(params, ctx)
+                state.record_outcome(ctx.revision_deployment_id, False)
             err.details.update(common)
             if params["lock"] == "release":
                 err.details["lock"] = None
             raise
         if params["mark_success"] and not check_mode:
-            _mark_success(params, ctx)
+            ctx.warnings.extend(state.record_outcome(ctx.revision_deployment_id, True,
+                                                     keep_releases=params["keep_releases"]))
             result["changed"] = True
             result["warnings"] = list(ctx.warnings)
     finally:
         if params["lock"] == "release":
-            _lock_step(params, gid, "free", check_mode)
+            state.lock.release(params["deployment_id"], check_mode=check_mode)
             common["lock"] = None
     result.update(common)
     if diffs:
@@ -653,15 +664,14 @@ def run(params: t.Dict[str, t.Any], check_mode: bool, consume_upload: bool = Fal
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
+            identity_argument_spec("deployment_id", "application_name", "deployment_group_name"),
             events=dict(type="list", elements="str", required=True),
-            deployment_id=dict(type="str", required=True),
-            application_name=dict(type="str", required=True),
-            deployment_group_name=dict(type="str", required=True),
-            deployment_group_id=dict(type="str"),
-            root_dir=dict(type="path", default="/opt/codedeploy-agent/deployment-root"),
             bundle_env=dict(type="dict", default={}),
             ignore_application_stop_failures=dict(type="bool", default=False),
             archive_dir=dict(type="path"),
+            rollback=dict(type="bool", default=False),
+            rollback_to=dict(type="str"),
+            rollback_from=dict(type="str"),
             previous_appspec=dict(type="dict"),
             previous_appspec_error=dict(type="str"),
             release_root=dict(type="path"),
@@ -673,6 +683,7 @@ def main() -> None:
             mark_success=dict(type="bool", default=False),
             output_tail_bytes=dict(type="int", default=4096),
             revision=dict(type="str", default=""),
+            revision_url=dict(type="str"),
             sha256=dict(type="str"),
             appspec=dict(type="dict"),
             appspec_filename=dict(type="str"),

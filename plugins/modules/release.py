@@ -25,6 +25,7 @@ description:
 author:
   - appspec.deploy developers (@appspec-deploy)
 extends_documentation_fragment:
+  - appspec.deploy.deployment_identity
   - appspec.deploy.attributes
 attributes:
   check_mode:
@@ -55,11 +56,6 @@ options:
       - The directory holding C(releases/), C(shared/) and C(current). Required unless O(state) is V(locked) or V(unlocked).
     type: path
     version_added: 0.1.0
-  deployment_id:
-    description:
-      - The deployment, which is also the release directory name.
-    type: str
-    version_added: 0.1.0
   archive_dir:
     description:
       - The unpacked revision to make the release from.
@@ -72,7 +68,7 @@ options:
         Without it, the C(appspec.json) that the bundle step keeps beside a staged C(deployment-archive) is used;
         without either the whole revision becomes the release.
     type: dict
-    version_added: 1.1.0
+    version_added: 0.1.0
   sha256:
     description:
       - The revision's checksum, recorded in the release log. An existing release with another checksum is an error.
@@ -109,27 +105,6 @@ options:
   rollback_to:
     description:
       - With V(rolled_back), the release to switch to instead of the previous good one.
-    type: str
-    version_added: 0.1.0
-  root_dir:
-    description:
-      - The agent's deployment root; the host lock is C(<root_dir>/locks/<group-id>.lock).
-    type: path
-    default: /opt/codedeploy-agent/deployment-root
-    version_added: 0.1.0
-  application_name:
-    description:
-      - The application; with O(deployment_group_name) it names the host lock.
-    type: str
-    version_added: 0.1.0
-  deployment_group_name:
-    description:
-      - The deployment group; with O(application_name) it names the host lock.
-    type: str
-    version_added: 0.1.0
-  deployment_group_id:
-    description:
-      - The deployment group id, instead of deriving it from O(application_name) and O(deployment_group_name).
     type: str
     version_added: 0.1.0
   lock_ttl:
@@ -243,7 +218,7 @@ import typing as t
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
-from ansible_collections.appspec.deploy.plugins.module_utils._layout import DEFAULT_ROOT_DIR, deployment_group_id
+from ansible_collections.appspec.deploy.plugins.module_utils._layout import deployment_group_id, identity_argument_spec
 from ansible_collections.appspec.deploy.plugins.module_utils._lock import HostLock
 from ansible_collections.appspec.deploy.plugins.module_utils._releases import ReleaseRoot
 from ansible_collections.appspec.deploy.plugins.module_utils._spec import ParsedAppSpec, deployment_dir_of, read_appspec_json
@@ -359,9 +334,9 @@ def _release_state(module: AnsibleModule) -> dict:
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
+            identity_argument_spec(),
             state=dict(type="str", choices=["present", "current", "rolled_back", "pruned", "absent", "locked", "unlocked"], default="present"),
             release_root=dict(type="path"),
-            deployment_id=dict(type="str"),
             archive_dir=dict(type="path"),
             appspec=dict(type="dict"),
             sha256=dict(type="str"),
@@ -370,10 +345,6 @@ def main() -> None:
             keep_releases=dict(type="int"),
             status=dict(type="str", choices=["good", "bad"]),
             rollback_to=dict(type="str"),
-            root_dir=dict(type="path", default=DEFAULT_ROOT_DIR),
-            application_name=dict(type="str"),
-            deployment_group_name=dict(type="str"),
-            deployment_group_id=dict(type="str"),
             lock_ttl=dict(type="int", default=3600),
             lock_owner=dict(type="str"),
             force=dict(type="bool", default=False),

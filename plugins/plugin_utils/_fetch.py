@@ -6,7 +6,8 @@
 Hosts never fetch these: ``plugin_utils._revision`` fetches them once into the controller's cache and
 the bundle action plugin uploads the archive, with the ``BUNDLE_*`` variables recorded here. The
 streaming, hashing and :class:`~module_utils._sources.Fetched` result are shared with the fetches
-hosts do themselves (``module_utils._sources``).
+hosts do themselves (``module_utils._sources``). With ``appspec_revision_download=host`` an S3
+revision reaches the hosts through a presigned URL (:func:`presign_s3`) they fetch as plain HTTP(S).
 
 boto3 is imported only when an S3 revision is fetched.
 """
@@ -29,6 +30,9 @@ from ansible_collections.appspec.deploy.plugins.module_utils._sources import (
 )
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+# Hosts fetch a presigned URL when their DownloadBundle runs, which in a large fleet deployed one
+# batch at a time can be many hours after the plan: a day covers that, well within SigV4's 7 days.
+PRESIGNED_URL_EXPIRY = 24 * 3600
 
 
 # --------------------------------------------------------------------------------------------
@@ -42,9 +46,10 @@ def parse_s3_url(url: str) -> t.Tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def _s3_client(endpoint_url: t.Optional[str], region: t.Optional[str]) -> t.Any:
+def _s3_client(endpoint_url: t.Optional[str], region: t.Optional[str], signature_version: t.Optional[str] = None) -> t.Any:
     try:
         import boto3  # pylint: disable=import-outside-toplevel
+        from botocore.config import Config  # pylint: disable=import-outside-toplevel
     except ImportError:
         raise SourceError("the S3 revision source needs the Python library boto3 on the controller "
                           "(pip install boto3)")
@@ -53,6 +58,8 @@ def _s3_client(endpoint_url: t.Optional[str], region: t.Optional[str]) -> t.Any:
         kwargs["endpoint_url"] = endpoint_url
     if region:
         kwargs["region_name"] = region
+    if signature_version:
+        kwargs["config"] = Config(signature_version=signature_version)
     return boto3.client("s3", **kwargs)
 
 
@@ -61,14 +68,14 @@ def _s3_error(err: Exception, bucket: str, key: str) -> SourceError:
     return SourceError("cannot fetch s3://%s/%s: %s" % (bucket, key, err), error_code=code)
 
 
-def _s3_request(url: str, version_id: t.Optional[str], endpoint_url: t.Optional[str],
-                region: t.Optional[str]) -> t.Tuple[t.Any, str, str, t.Dict[str, str]]:
+def _s3_request(url: str, version_id: t.Optional[str], endpoint_url: t.Optional[str], region: t.Optional[str],
+                signature_version: t.Optional[str] = None) -> t.Tuple[t.Any, str, str, t.Dict[str, str]]:
     """(client, bucket, key, the object's request arguments) for ``s3://bucket/key``."""
     bucket, key = parse_s3_url(url)
     kwargs = {"Bucket": bucket, "Key": key}
     if version_id:
         kwargs["VersionId"] = version_id
-    return _s3_client(endpoint_url, region), bucket, key, kwargs
+    return _s3_client(endpoint_url, region, signature_version), bucket, key, kwargs
 
 
 def s3_identity(url: str, *, version_id: t.Optional[str] = None, endpoint_url: t.Optional[str] = None,
@@ -91,6 +98,22 @@ def s3_env(identity: t.Dict[str, t.Any]) -> t.Dict[str, str]:
     if identity.get("etag"):
         env["BUNDLE_ETAG"] = identity["etag"]
     return env
+
+
+def presign_s3(url: str, *, version_id: t.Optional[str] = None, endpoint_url: t.Optional[str] = None,
+               region: t.Optional[str] = None) -> str:
+    """A GET URL of the object that plain HTTP(S) can fetch for PRESIGNED_URL_EXPIRY: hosts need no boto3 nor credentials.
+
+    Signed locally with the controller's credentials (no request is made) for ``region`` (else boto3's
+    configured one), which must be the bucket's; it stops working earlier when those are temporary
+    credentials (an instance role, STS) that expire first.
+    """
+    # SigV4: boto3 would presign with SigV2 in us-east-1, which newer regions and SSE-KMS objects refuse.
+    client, bucket, key, kwargs = _s3_request(url, version_id, endpoint_url, region, signature_version="s3v4")
+    try:
+        return client.generate_presigned_url("get_object", Params=kwargs, ExpiresIn=PRESIGNED_URL_EXPIRY)
+    except Exception as err:  # e.g. botocore's NoCredentialsError
+        raise _s3_error(err, bucket, key)
 
 
 def fetch_s3(url: str, dest_dir: str, *, version_id: t.Optional[str] = None, endpoint_url: t.Optional[str] = None,

@@ -5,6 +5,10 @@
 
 ``roles/revision`` calls this through the ``deployment_plan`` action plugin and hands the record to
 every host as ``appspec_deployment`` (see docs/variables.md for its fields).
+
+Who moves the revision to the hosts (``revision_download``): ``controller`` uploads the archive it
+resolved; ``host`` gives the hosts a URL to download it from themselves (``download_url``), an
+``http(s)://`` revision as given or a presigned S3 URL, verified on each host against the pinned sha256.
 """
 
 from __future__ import annotations
@@ -20,16 +24,56 @@ from ansible_collections.appspec.deploy.plugins.plugin_utils._deployment import 
     new_deployment_id,
     plan_health,
 )
+from ansible_collections.appspec.deploy.plugins.plugin_utils._fetch import parse_s3_url, presign_s3
 from ansible_collections.appspec.deploy.plugins.plugin_utils._revision import Resolved
 
 _ARCHIVE_SUFFIX = re.compile(r"(\.tar\.gz|\.tgz|\.tar|\.zip|\.git)$", re.I)
 _UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+REVISION_DOWNLOADS = ("controller", "host")
+# Why hosts cannot download the other kinds of revision themselves.
+_HOST_CANNOT = {
+    "local": "it is a path on the controller",
+    "git": "hosts have no git: the controller makes the archive with git archive",
+}
 
 
 def default_application_name(revision: str) -> str:
     """The revision's base name without archive suffix (``/srv/myapp.zip`` -> ``myapp``)."""
     base = os.path.basename(revision.rstrip("/")) or "application"
     return _UNSAFE_NAME.sub("-", _ARCHIVE_SUFFIX.sub("", base))
+
+
+def check_host_download(kind: str, options: t.Mapping[str, t.Any]) -> None:
+    """Refuse ``revision_download=host`` for a revision hosts cannot download themselves (before fetching it)."""
+    if kind in _HOST_CANNOT:
+        raise DeploymentConfigError(
+            "appspec_revision_download=host (revision_download) needs an http(s):// or s3:// revision, not a %s revision "
+            "(%s). Use appspec_revision_download=controller." % (kind, _HOST_CANNOT[kind]))
+    if kind == "url" and options.get("headers"):
+        raise DeploymentConfigError("appspec_revision_download=host (revision_download) cannot send the HTTP headers of "
+                                    "the revision to every host: use appspec_revision_download=controller.")
+
+
+def download_url(options: t.Mapping[str, t.Any], resolved: t.Optional[Resolved]) -> t.Optional[str]:
+    """The URL hosts download the revision from themselves, or None when the controller uploads it."""
+    mode = str(options.get("revision_download") or "controller")
+    if mode not in REVISION_DOWNLOADS:
+        raise DeploymentConfigError("revision_download (appspec_revision_download) must be controller or host, not %r"
+                                    % mode)
+    if mode == "controller" or resolved is None:  # no revision looked at (rollback): hosts reuse what they staged
+        return None
+    check_host_download(resolved.kind, options)
+    revision = str(options["revision"])
+    if resolved.kind == "url":
+        return revision  # as given: Resolved.source has any password masked
+    bucket, key = parse_s3_url(revision)
+    fetched = resolved.identity
+    # Pin the version the controller validated, so that an object overwritten since cannot fail the hosts.
+    same_object = (fetched.get("bucket"), fetched.get("key"), fetched.get("endpoint")) == (
+        bucket, key, options.get("s3_endpoint_url"))
+    version = options.get("s3_version_id") or (fetched.get("version") if same_object else None)
+    return presign_s3(revision, version_id=version, endpoint_url=options.get("s3_endpoint_url"),
+                      region=options.get("s3_region"))
 
 
 def plan_deployment(options: t.Mapping[str, t.Any], hosts: t.Sequence[str],
@@ -58,6 +102,7 @@ def plan_deployment(options: t.Mapping[str, t.Any], hosts: t.Sequence[str],
         "revision_kind": resolved.kind if resolved else None,
         # The archive on the controller that hosts receive, and what they need to stage it without YAML.
         "archive": resolved.path if resolved else None,
+        "download_url": download_url(options, resolved),
         "sha256": resolved.sha256 if resolved else (str(options.get("sha256") or "").lower() or None),
         "appspec": resolved.appspec.as_dict() if resolved else None,
         "bundle_env": dict(resolved.bundle_env) if resolved else {},

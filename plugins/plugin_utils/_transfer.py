@@ -14,6 +14,9 @@ remembers which sha256s each host (per root_dir and deployment group) has staged
 
 So a new revision costs one transfer + one module run on a warm controller, an unchanged one a
 single module run and zero bytes, and no transfer is ever wasted on a cold controller.
+
+With ``revision_url`` (``appspec_revision_download=host``) nothing goes through the controller: the
+module downloads the URL itself and checks it against the pinned sha256 (:func:`host_download_url`).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import os
 import typing as t
+import urllib.parse
 
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.formatters import human_to_bytes
@@ -28,7 +32,7 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
-from ansible_collections.appspec.deploy.plugins.module_utils._sources import classify, local_path
+from ansible_collections.appspec.deploy.plugins.module_utils._sources import _redact, classify, local_path
 from ansible_collections.appspec.deploy.plugins.module_utils._spec import ParsedAppSpec
 
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DEFAULT_ROOT_DIR, deployment_group_id
@@ -112,6 +116,21 @@ def run_with_archive(action: ActionBase, task_vars: t.Dict[str, t.Any], module_n
     if not answer.get("failed") and not check_mode:
         cache.add(sha)
     return dict(answer, bytes_transferred=resolved.size)
+
+
+def host_download_url(args: t.Mapping[str, t.Any]) -> str:
+    """The task's ``revision_url``, which the host downloads itself: nothing is resolved or uploaded here.
+
+    Only the controller could check the archive, so the host needs what it pinned: ``sha256`` and ``appspec``.
+    """
+    url = str(args["revision_url"])
+    if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https"):
+        raise AnsibleActionFail("revision_url must be an http(s):// URL, not %s" % _redact(url))
+    missing = [name for name in ("sha256", "appspec") if not args.get(name)]
+    if missing:
+        raise AnsibleActionFail("revision_url needs %s: the host checks its download against what the controller "
+                                "validated (the deployment record of appspec.deploy.deployment_plan)" % " and ".join(missing))
+    return url
 
 
 def resolve_task_revision(action: ActionBase, args: t.Mapping[str, t.Any]) -> Resolved:

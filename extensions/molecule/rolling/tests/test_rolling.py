@@ -1,4 +1,4 @@
-"""After the rolling deployment of v2 behind haproxy under load."""
+"""After the rolling deployment of v2 behind haproxy under load, and the rollback to v1 by hand under the same load."""
 import json
 import os
 from pathlib import Path
@@ -17,9 +17,19 @@ def test_zero_failed_requests_under_load():
     assert set(result["versions"]) == {"1.0.0", "2.0.0"}, result["versions"]
 
 
-def test_serves_v2(host):
-    assert "version=2.0.0" in host.check_output("curl -fsS http://127.0.0.1:8080/")
+def test_serves_v1_again_after_the_rollback(host):
+    assert "version=1.0.0" in host.check_output("curl -fsS http://127.0.0.1:8080/")
     assert host.file("/opt/appspec-example/current").linked_to.startswith("/opt/appspec-example/releases/d-")
+
+
+def deployments(host):
+    """(deployment id, [events]) in the order the deployments ran on this host."""
+    runs = []
+    for _stamp, deployment, event in (line.split() for line in host.file(MARKERS + "/history").content_string.splitlines()):
+        if not runs or runs[-1][0] != deployment:
+            runs.append((deployment, []))
+        runs[-1][1].append(event)
+    return runs
 
 
 @pytest.mark.parametrize("event", ["BeforeBlockTraffic", "AfterBlockTraffic", "ApplicationStop", "BeforeInstall",
@@ -30,8 +40,9 @@ def test_traffic_events_ran(host, event):
 
 
 def test_traffic_events_in_order(host):
-    lines = [line.split() for line in host.file(MARKERS + "/history").content_string.splitlines()]
-    last = lines[-1][1]
-    assert [event for _stamp, dep, event in lines if dep == last] == [
+    (_v2, deployment), (_rollback, rollback) = deployments(host)[-2:]
+    assert deployment == [
         "BeforeBlockTraffic", "AfterBlockTraffic", "ApplicationStop", "BeforeInstall", "AfterInstall",
         "ApplicationStart", "ValidateService", "BeforeAllowTraffic", "AfterAllowTraffic"]
+    # The rollback drains the host too: its ApplicationStop (of v2) runs after BlockTraffic, its traffic hooks are v1's.
+    assert rollback == ["ApplicationStop", "ApplicationStart", "ValidateService", "BeforeAllowTraffic", "AfterAllowTraffic"]

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 
-from bundle_fixtures import run_playbook, server_appspec, write_revision
+import pytest
+
+from bundle_fixtures import REPO, http_server, make_archive, run_playbook, server_appspec, write_revision  # noqa: F401 pylint: disable=unused-import
 
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot
 
@@ -94,3 +96,68 @@ def test_hooks_run_from_the_appspec_named_by_appspec_filename(tmp_path):
     assert trace.read_text().splitlines() == ["right"]
     with open(os.path.join(root.deployment_dir(result["deployment_group_id"], "d-NAMED0001"), "appspec.json")) as handle:
         assert "deploy-spec.yml" in handle.read()
+
+
+HOST_DOWNLOAD_VARS = """
+- hosts: localhost
+  gather_facts: false
+  vars:
+    common: &common
+      events: [DownloadBundle, BeforeInstall]
+      revision: /nonexistent/on/the/controller.tgz
+      sha256: "{{ sha256 }}"
+      appspec: "{{ appspec }}"
+      application_name: webapp
+      deployment_group_name: production
+      root_dir: "{{ root }}"
+  tasks:
+"""
+HOST_DOWNLOAD_PLAYBOOK = HOST_DOWNLOAD_VARS + """
+    - name: The host downloads the revision itself
+      appspec.deploy.lifecycle_event: {revision_url: "{{ url }}", deployment_id: d-HOSTDL001, <<: *common}
+    - name: The next deployment of the same sha256 reuses what the host staged
+      appspec.deploy.lifecycle_event: {revision_url: "{{ url }}", deployment_id: d-HOSTDL002, <<: *common}
+"""
+REVISION_URL_CHECKS_PLAYBOOK = HOST_DOWNLOAD_VARS + """
+    - name: Only http(s) URLs
+      appspec.deploy.lifecycle_event: {revision_url: "ftp://example.com/rev.tgz", deployment_id: d-HOSTDL003, <<: *common}
+      ignore_errors: true
+    - name: Nothing to check the download against
+      appspec.deploy.lifecycle_event:
+        events: [DownloadBundle]
+        revision_url: "{{ url }}"
+        deployment_id: d-HOSTDL004
+        application_name: webapp
+        deployment_group_name: production
+        root_dir: "{{ root }}"
+      ignore_errors: true
+"""
+
+
+def _host_download(tmp_path, http_server, playbook):
+    trace = tmp_path / "trace"
+    path, sha = make_archive(http_server.root / "rev.tgz", {"before.sh": ("#!/bin/sh\necho $DEPLOYMENT_ID >> %s\n" % trace, 0o755)})
+    results = run_playbook(tmp_path, playbook, {
+        "root": str(tmp_path / "root"), "url": http_server.url("rev.tgz"), "sha256": sha,
+        "appspec": server_appspec({"BeforeInstall": ["before.sh"]}).as_dict()})
+    return results, trace, os.path.getsize(path)
+
+
+def test_with_revision_url_the_host_downloads_and_nothing_is_uploaded(tmp_path, http_server):
+    (first, second), trace, size = _host_download(tmp_path, http_server, HOST_DOWNLOAD_PLAYBOOK)
+    assert not first.get("failed") and not second.get("failed"), (first, second)
+    assert [(e["event"], e["status"]) for e in first["events"]] == [("DownloadBundle", "succeeded"), ("BeforeInstall", "succeeded")]
+    # Nothing went through the controller: its revision path does not exist, nothing was fetched or cached
+    # there; the host moved the bytes itself.
+    assert first["bytes_transferred"] == 0 and first["events"][0]["bytes_transferred"] == size
+    assert not os.path.exists(str(tmp_path / "cache" / "revisions")) and not os.path.exists(str(tmp_path / "cache" / "hosts"))
+    assert second["bytes_transferred"] == 0 and second["bundle"]["reused"] is True
+    assert len(http_server.seen) == 1  # the second deployment was not downloaded again
+    assert trace.read_text().splitlines() == ["d-HOSTDL001", "d-HOSTDL002"]
+
+
+def test_revision_url_is_checked_before_the_host_is_asked_anything(tmp_path, http_server):
+    (ftp, bare), _trace, _size = _host_download(tmp_path, http_server, REVISION_URL_CHECKS_PLAYBOOK)
+    assert ftp["failed"] is True and "revision_url must be an http(s):// URL" in ftp["msg"]
+    assert bare["failed"] is True and "revision_url needs sha256 and appspec" in bare["msg"]
+    assert "events" not in ftp and "events" not in bare  # the module never ran

@@ -790,7 +790,7 @@ def test_previous_revision_without_appspec_json_needs_the_controller_before_anyt
         run_events(context(root, check_mode=check_mode), ["ApplicationStop", "BeforeInstall"])
     assert isinstance(caught.value, DeployError)
     assert caught.value.details == {"appspec_needed": {"archive_dir": os.path.join(previous, "deployment-archive"),
-                                                       "deployment_dir": previous}}
+                                                       "deployment_dir": previous, "option": "previous_appspec"}}
     assert "has no appspec.json" in str(caught.value)
     assert not trace.exists()  # neither the previous ApplicationStop nor the new BeforeInstall ran
     assert not os.path.exists(root.scripts_log(GID, DID))

@@ -299,7 +299,8 @@ def test_a_previous_revision_of_the_agent_needs_its_appspec_from_the_controller(
     needed = run_module(capsys, events=["ApplicationStop", "BeforeInstall"], lock="acquire", **common(root, "d-NEW000001"))
     assert needed["failed"] is True and "has no appspec.json" in needed["msg"]
     assert needed["appspec_needed"] == {"archive_dir": root.archive_dir(GID, "d-AGENT0001"),
-                                        "deployment_dir": root.deployment_dir(GID, "d-AGENT0001")}
+                                        "deployment_dir": root.deployment_dir(GID, "d-AGENT0001"),
+                                        "option": "previous_appspec"}
     assert not trace.exists()
     # The action plugin runs the module again with the AppSpec it parsed from that revision's appspec.yml
     # (the lock this deployment took is re-entrant).
@@ -535,3 +536,123 @@ def test_a_previous_revision_of_the_agent_is_asked_for_before_the_upload_is_touc
     assert [e["status"] for e in done["events"]] == ["succeeded"] * len(ONE_CALL)
     assert trace.read_text().splitlines()[0] == "d-NEW000001 ApplicationStop "  # the agent revision's script
     assert not tmpdir.exists()
+
+
+# --- rollback=true: the host finds the target (a deployment id) in its own history --------------------
+
+ROLLBACK = ["ApplicationStop", "Install", "ApplicationStart", "ValidateService"]
+
+
+def test_rollback_in_place_goes_back_to_the_last_good_deployment(capsys, env):
+    root, trace, dest, make = env
+    for deployment_id, version in (("d-GOOD00001", "good 1"), ("d-GOOD00002", "good 2")):
+        make(deployment_id, version)
+        assert not run_module(capsys, events=FULL, mark_success=True, **common(root, deployment_id)).get("failed")
+    make("d-BAD000001", "broken")
+    assert run_module(capsys, events=FULL, mark_success=True, **common(root, "d-BAD000001"))["failed"]
+    trace.write_text("")
+    result = run_module(capsys, events=ROLLBACK, rollback=True, rollback_from="d-BAD000001", mark_success=True,
+                        lock="release", file_exists_behavior="OVERWRITE", **common(root, "d-RB0000001"))
+    assert not result.get("failed"), result
+    assert (result["rollback_target"], result["rollback_from"]) == ("d-GOOD00002", "d-BAD000001")
+    assert (dest / "VERSION").read_text() == "good 2\n"
+    # ApplicationStop of the revision installed now (the bad one), then the target's scripts, under the rollback's id.
+    assert trace.read_text().splitlines() == ["d-RB0000001 ApplicationStop broken", "d-RB0000001 ApplicationStart good 2"]
+    assert root.read_record(GID, "last_successful_install") == root.deployment_dir(GID, "d-GOOD00002")
+    assert root.read_record(GID, "last_good_deployment") == root.deployment_dir(GID, "d-GOOD00002")
+    # A manual rollback now (from what runs, d-GOOD00002) goes one further back; the bad one never comes back.
+    again = run_module(capsys, events=ROLLBACK, rollback=True, mark_success=True, lock="release",
+                       file_exists_behavior="OVERWRITE", **common(root, "d-RB0000002"))
+    assert (again["rollback_target"], again["rollback_from"]) == ("d-GOOD00001", "d-GOOD00002")
+    assert (dest / "VERSION").read_text() == "good 1\n"
+
+
+def test_rollback_of_a_deployment_that_succeeded_on_this_host(capsys, env):
+    """The fleet failed elsewhere: this host's good deployment is rolled back to the one before it, and marked bad."""
+    root, _trace, dest, make = env
+    make("d-GOOD00001", "good 1")
+    run_module(capsys, events=FULL, mark_success=True, **common(root, "d-GOOD00001"))
+    make("d-FLEET0001", "good fleet")
+    run_module(capsys, events=FULL, mark_success=True, **common(root, "d-FLEET0001"))
+    result = run_module(capsys, events=ROLLBACK, rollback=True, rollback_from="d-FLEET0001", mark_success=True,
+                        file_exists_behavior="OVERWRITE", **common(root, "d-RB0000001"))
+    assert result["rollback_target"] == "d-GOOD00001" and (dest / "VERSION").read_text() == "good 1\n"
+    history = json.loads(open(os.path.join(root.instructions_dir, GID + "_deployment_history.json")).read())
+    assert [(e["deployment_id"], e["status"]) for e in history] == [
+        ("d-GOOD00001", "good"), ("d-FLEET0001", "good"), ("d-FLEET0001", "bad"), ("d-GOOD00001", "good")]
+
+
+def test_rollback_with_nothing_to_go_back_to_runs_nothing(capsys, env):
+    root, trace, _dest, make = env
+    make("d-FIRST0001", "broken")
+    assert run_module(capsys, events=FULL, mark_success=True, **common(root, "d-FIRST0001"))["failed"]
+    trace.write_text("")
+    result = run_module(capsys, events=ROLLBACK, rollback=True, rollback_from="d-FIRST0001", mark_success=True,
+                        lock="release", **common(root, "d-RB0000001"))
+    assert not result.get("failed") and result["changed"] is False, result
+    assert result["rollback_target"] is None and "nothing to roll back to" in result["msg"]
+    assert result["events"] == [] and trace.read_text() == ""
+    assert not os.path.exists(lock_path(root))
+
+
+def test_rollback_to_a_named_deployment_must_be_kept_on_the_host(capsys, env):
+    root, _trace, _dest, make = env
+    make("d-GOOD00001")
+    run_module(capsys, events=FULL, mark_success=True, **common(root, "d-GOOD00001"))
+    result = run_module(capsys, events=ROLLBACK, rollback=True, rollback_to="d-GONE00001", **common(root, "d-RB0000001"))
+    assert result["failed"] is True
+    assert "cannot roll back to deployment d-GONE00001: its revision is no longer kept" in result["msg"]
+    refused = run_module(capsys, events=["DownloadBundle"], rollback=True, **common(root, "d-RB0000001"))
+    assert "cannot be combined with DownloadBundle" in refused["msg"]
+
+
+def test_rollback_in_release_mode_switches_current_back(capsys, tmp_path):
+    root = DeploymentRoot(str(tmp_path / "root"))
+    release_root = tmp_path / "srv"
+    trace = tmp_path / "trace"
+    appspec = """
+        version: 0.0
+        os: linux
+        files:
+          - source: app
+            destination: %s/current
+        hooks:
+          ApplicationStart:
+            - location: scripts/hook.sh
+              timeout: 10
+    """ % release_root
+    hook = '#!/bin/sh\necho "$DEPLOYMENT_ID $LIFECYCLE_EVENT dir=$RELEASE_DIR $(cat $RELEASE_ROOT/current/VERSION)" >> %s\n' % trace
+    for deployment_id in ("d-REL000001", "d-REL000002"):
+        stage(root, deployment_id, appspec, {"scripts/hook.sh": hook, "app/VERSION": deployment_id + "\n"})
+        result = run_module(capsys, events=["Install", "ApplicationStart"], release_root=str(release_root),
+                            mark_success=True, **common(root, deployment_id))
+        assert not result.get("failed"), result
+    result = run_module(capsys, events=ROLLBACK, rollback=True, release_root=str(release_root), mark_success=True,
+                        lock="release", **common(root, "d-RB0000001"))
+    assert not result.get("failed"), result
+    assert (result["rollback_target"], result["rollback_from"]) == ("d-REL000001", "d-REL000002")
+    assert os.readlink(str(release_root / "current")) == "releases/d-REL000001"
+    assert trace.read_text().splitlines()[-1] == "d-RB0000001 ApplicationStart dir=%s d-REL000001" % (
+        release_root / "releases" / "d-REL000001")
+    log = json.loads((release_root / ".appspec-releases.json").read_text())
+    assert {e["id"]: e["status"] for e in log["releases"]} == {"d-REL000001": "good", "d-REL000002": "bad"}
+    assert not (release_root / "releases" / "d-RB0000001").exists()
+
+
+def test_rollback_to_a_revision_the_agent_deployed_asks_for_its_appspec(capsys, env):
+    root, _trace, dest, make = env
+    make("d-AGENT0001", "good agent", appspec_json=False)
+    root.write_record(GID, "last_successful_install", root.deployment_dir(GID, "d-AGENT0001"))  # as the agent leaves it
+    make("d-NEW000001", "broken")
+    assert run_module(capsys, events=FULL, mark_success=True, **common(root, "d-NEW000001"))["failed"]
+    args = dict(events=ROLLBACK, rollback=True, rollback_from="d-NEW000001", mark_success=True,
+                file_exists_behavior="OVERWRITE", **common(root, "d-RB0000001"))
+    needed = run_module(capsys, **args)
+    assert "appspec_needed" in needed, needed
+    assert needed["appspec_needed"]["option"] == "appspec"
+    assert needed["appspec_needed"]["archive_dir"] == root.archive_dir(GID, "d-AGENT0001")
+    assert (dest / "VERSION").read_text() == "broken\n"  # nothing ran
+    result = run_module(capsys, appspec=parsed_appspec(make.appspec).as_dict(), **args)
+    assert not result.get("failed"), result
+    assert result["rollback_target"] == "d-AGENT0001" and (dest / "VERSION").read_text() == "good agent\n"
+    assert read_appspec_json(root.deployment_dir(GID, "d-AGENT0001")) is not None  # kept for the next ApplicationStop

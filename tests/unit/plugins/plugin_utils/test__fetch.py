@@ -69,6 +69,8 @@ def test_s3_without_boto3_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "boto3", None)
     with pytest.raises(SourceError, match="needs the Python library boto3"):
         _fetch.fetch_s3("s3://b/k", str(tmp_path))
+    with pytest.raises(SourceError, match="needs the Python library boto3"):
+        _fetch.presign_s3("s3://b/k")
 
 
 # --- git (local repository) -----------------------------------------------------------------------

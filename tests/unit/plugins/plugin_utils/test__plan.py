@@ -1,0 +1,122 @@
+# -*- coding: utf-8 -*-
+# Copyright: appspec.deploy contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The deployment record's ``download_url`` (appspec_revision_download) against real servers on loopback.
+
+Each kind of revision is resolved for real (http.server, the moto S3 server, a git repository, a
+directory); a presigned S3 URL is then fetched and staged the way a host does it, without boto3.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tarfile
+import urllib.parse
+
+import pytest
+
+from bundle_fixtures import git_repo, http_server, make_archive, moto_endpoint, s3  # noqa: F401 pylint: disable=unused-import
+
+from ansible_collections.appspec.deploy.plugins.module_utils import _sources
+from ansible_collections.appspec.deploy.plugins.module_utils._staging import StageOptions, stage
+from ansible_collections.appspec.deploy.plugins.plugin_utils._deployment import DeploymentConfigError
+from ansible_collections.appspec.deploy.plugins.plugin_utils._plan import plan_deployment
+from ansible_collections.appspec.deploy.plugins.plugin_utils._revision import resolve_local, resolve_remote
+
+APPSPEC = "version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: after.sh\n"
+
+
+def files(marker):
+    return {"appspec.yml": APPSPEC, "after.sh": ("#!/bin/sh\n", 0o755), "marker": marker}
+
+
+def plan(revision, resolved, mode, **options):
+    return plan_deployment(dict(options, revision=revision, revision_download=mode,
+                                deployment_config="CodeDeployDefault.AllAtOnce"), ["web1", "web2"], resolved)
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return str(tmp_path / "cache")
+
+
+def test_an_http_revision_is_downloaded_by_hosts_from_its_own_url(http_server, cache):
+    make_archive(http_server.root / "rev.tgz", files("1"))
+    url = http_server.url("rev.tgz")
+    resolved = resolve_remote("url", url, cache=cache)
+    assert plan(url, resolved, "controller")["download_url"] is None
+    record = plan(url, resolved, "host")
+    assert record["download_url"] == url
+    # The controller still resolved, validated and pinned it: hosts get the same sha256 and AppSpec.
+    assert (record["sha256"], record["archive"]) == (resolved.sha256, resolved.path)
+    assert record["appspec"]["appspec"]["hooks"]["AfterInstall"][0]["location"] == "after.sh"
+    with pytest.raises(DeploymentConfigError, match="cannot send the HTTP headers"):
+        plan(url, resolved, "host", headers={"Authorization": "Bearer t"})
+
+
+def test_a_controller_path_and_a_git_revision_cannot_be_downloaded_by_hosts(tmp_path, git_repo, cache):
+    directory = tmp_path / "app"
+    directory.mkdir()
+    for name, body in files("1").items():
+        (directory / name).write_text(body[0] if isinstance(body, tuple) else body)
+    local = resolve_local(str(directory), cache=cache)
+    git = resolve_remote("git", git_repo.path, cache=cache)
+    for revision, resolved in ((str(directory), local), (git_repo.path, git)):
+        assert plan(revision, resolved, "controller")["download_url"] is None
+        with pytest.raises(DeploymentConfigError, match="appspec_revision_download=host .* not a %s revision .*"
+                                                        "Use appspec_revision_download=controller" % resolved.kind):
+            plan(revision, resolved, "host")
+
+
+def test_without_a_resolved_revision_hosts_download_nothing_and_the_mode_is_checked():
+    assert plan("s3://b/k.zip", None, "host")["download_url"] is None  # rollback: nothing is looked at
+    with pytest.raises(DeploymentConfigError, match="must be controller or host, not 'hosts'"):
+        plan("s3://b/k.zip", None, "hosts")
+
+
+def test_an_s3_revision_is_presigned_pinned_to_its_version_and_fetched_without_boto3(tmp_path, s3, cache, monkeypatch):
+    s3.create_bucket(Bucket="fleet")
+    s3.put_bucket_versioning(Bucket="fleet", VersioningConfiguration={"Status": "Enabled"})
+    one, sha = make_archive(tmp_path / "one.tar", files("1"))
+    two = make_archive(tmp_path / "two.tar", files("2"))[0]
+    version = s3.put_object(Bucket="fleet", Key="app/rev.tar", Body=open(one, "rb").read())["VersionId"]
+    options = dict(s3_endpoint_url=s3.endpoint, s3_region="us-east-1")
+    resolved = resolve_remote("s3", "s3://fleet/app/rev.tar", cache=cache, **options)
+    assert resolved.sha256 == sha
+    s3.put_object(Bucket="fleet", Key="app/rev.tar", Body=open(two, "rb").read())  # overwritten after the plan
+
+    assert plan("s3://fleet/app/rev.tar", resolved, "controller", **options)["download_url"] is None
+    url = plan("s3://fleet/app/rev.tar", resolved, "host", **options)["download_url"]
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)
+    assert url.startswith(s3.endpoint + "/fleet/app/rev.tar?") and query["versionId"] == [version]
+    assert query["X-Amz-Expires"] == ["86400"]
+
+    # What a host does: the standard library only.
+    monkeypatch.setitem(sys.modules, "boto3", None)
+    monkeypatch.setitem(sys.modules, "botocore", None)
+    root = tmp_path / "root"
+    staged = stage(StageOptions(url, "d-HOSTDL001", revision_type="url", sha256=sha, deployment_group_id="g",
+                                root_dir=str(root), appspec=resolved.appspec))
+    assert staged["changed"] and staged["bytes_transferred"] == os.path.getsize(one)
+    with tarfile.open(staged["bundle_path"]) as archive:
+        assert archive.extractfile("marker").read() == b"1"  # the validated version, not the newer object
+    # The signature is a credential: neither the result nor the host's record keeps it.
+    signature = query["X-Amz-Signature"][0]
+    assert signature not in str(staged)
+    assert signature not in (root / "g" / "d-HOSTDL001" / ".bundle-info.json").read_text()
+
+
+def test_a_presigned_url_of_other_bytes_is_refused_on_the_host(tmp_path, s3, cache):
+    s3.create_bucket(Bucket="swapped")
+    one, sha = make_archive(tmp_path / "one.tar", files("1"))
+    s3.put_object(Bucket="swapped", Key="rev.tar", Body=open(one, "rb").read())
+    options = dict(s3_endpoint_url=s3.endpoint, s3_region="us-east-1")
+    resolved = resolve_remote("s3", "s3://swapped/rev.tar", cache=cache, **options)
+    s3.put_object(Bucket="swapped", Key="rev.tar", Body=open(make_archive(tmp_path / "two.tar", files("2"))[0], "rb").read())
+    url = plan("s3://swapped/rev.tar", resolved, "host", **options)["download_url"]  # unversioned: the latest bytes
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    with pytest.raises(_sources.SourceError, match="sha256 mismatch .* expected %s" % sha):
+        _sources.fetch_url(url, str(dest), expected_sha256=sha)
+    assert os.listdir(dest) == []
