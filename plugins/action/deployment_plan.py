@@ -15,37 +15,19 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 from ansible_collections.appspec.deploy.plugins.module_utils._sources import classify
-from ansible_collections.appspec.deploy.plugins.plugin_utils._plan import REVISION_DOWNLOADS, check_host_download, plan_deployment
+from ansible_collections.appspec.deploy.plugins.plugin_utils._plan import check_host_download, plan_deployment, settle_defaults
 from ansible_collections.appspec.deploy.plugins.plugin_utils._revision import resolve_local, resolve_remote
+from ansible_collections.appspec.deploy.plugins.plugin_utils._variables import VARIABLES, check_variables, typed_options
 
-ARGUMENT_SPEC = {
-    "revision": {"type": "str", "required": True},
-    "sha256": {"type": "str", "default": ""},
-    "headers": {"type": "dict", "no_log": True},
-    "s3_version_id": {"type": "str"},
-    "s3_endpoint_url": {"type": "str"},
-    "s3_region": {"type": "str"},
-    "git_ref": {"type": "str"},
-    "revision_download": {"type": "str", "default": "controller", "choices": list(REVISION_DOWNLOADS)},
-    "max_unpacked_size": {"type": "str", "default": "10G"},
-    "application_name": {"type": "str", "default": ""},
-    "deployment_group_name": {"type": "str", "default": "default"},
-    "deployment_group_id": {"type": "str", "default": ""},
-    "deployment_config": {"type": "raw", "default": "CodeDeployDefault.OneAtATime"},
-    "file_exists_behavior": {"type": "str", "default": "DISALLOW"},
-    "ignore_application_stop_failures": {"type": "bool", "default": False},
-    "auto_rollback": {"type": "bool", "default": True},
-    "root_dir": {"type": "str", "default": "/opt/codedeploy-agent/deployment-root"},
-    "release_root": {"type": "str", "default": ""},
-    "keep_releases": {"type": "int", "default": 5},
-    "shared_paths": {"type": "list", "elements": "str", "default": []},
-    "load_balancer": {"type": "dict", "default": {}},
-    "hosts": {"type": "list", "elements": "str", "required": True},
-    "hosts_pattern": {"type": "str", "default": "all"},
-    "deployment_id": {"type": "str", "default": ""},
-    "appspec_filename": {"type": "str", "default": ""},
-    "resolve": {"type": "bool", "default": True},
-}
+# The options playbook variables set are taken as given ("raw") and converted by typed_options, so
+# that a wrong value is reported under the name of the variable the user set.
+ARGUMENT_SPEC = dict(
+    {variable.option: {"type": "raw"} for variable in VARIABLES.values() if variable.option},
+    headers={"type": "raw", "no_log": True},  # may hold credentials (Authorization)
+    max_unpacked_size={"type": "str", "default": "10G"},
+    hosts={"type": "list", "elements": "str", "required": True},
+    resolve={"type": "bool", "default": True},
+)
 
 
 class ActionModule(ActionBase):
@@ -55,27 +37,33 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         dummy, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
         result = super().run(tmp, task_vars)
+        warnings = []  # type: list
         try:
-            resolved = self._resolve(args) if args["resolve"] else None
-            deployment = plan_deployment(args, args["hosts"], resolved)
+            options = typed_options(args)
+            # Every appspec_* variable the task sees, whoever set it (-e, inventory, play vars).
+            warnings = check_variables(task_vars or {}, strict=options["strict_variables"])
+            options = settle_defaults(options, args["hosts"])
+            resolved = self._resolve(options) if options["resolve"] else None
+            deployment = plan_deployment(options, args["hosts"], resolved)
         except DeployError as err:
-            raise AnsibleActionFail(str(err), result=dict(err.details))
-        result.update(changed=False, deployment=deployment)
+            # Ansible shows no warnings of a failed task, and a typo is the likely cause of the failure.
+            raise AnsibleActionFail("\n".join([str(err)] + warnings), result=dict(err.details))
+        result.update(changed=False, deployment=deployment, warnings=warnings)
         return result
 
-    def _resolve(self, args):
+    def _resolve(self, options):
         try:
-            max_size = human_to_bytes(args["max_unpacked_size"])
+            max_size = human_to_bytes(options["max_unpacked_size"])
         except ValueError as err:
             raise AnsibleActionFail("max_unpacked_size: %s" % err)
-        revision = args["revision"]
+        revision = options["revision"]
         kind = classify(revision)
-        if args["revision_download"] == "host":
-            check_host_download(kind, args)  # before fetching anything
-        common = dict(sha256=args["sha256"] or None, appspec_filename=args["appspec_filename"] or None,
+        if options["revision_download"] == "host":
+            check_host_download(kind, options)  # before fetching anything
+        common = dict(sha256=options["sha256"] or None, appspec_filename=options["appspec_filename"] or None,
                       max_unpacked_size=max_size)
         if kind == "local":
             return resolve_local(revision, **common)
-        return resolve_remote(kind, revision, headers=args["headers"], s3_version_id=args["s3_version_id"],
-                              s3_endpoint_url=args["s3_endpoint_url"], s3_region=args["s3_region"],
-                              git_ref=args["git_ref"], **common)
+        return resolve_remote(kind, revision, headers=options["headers"], s3_version_id=options["s3_version_id"],
+                              s3_endpoint_url=options["s3_endpoint_url"], s3_region=options["s3_region"],
+                              git_ref=options["git_ref"], **common)

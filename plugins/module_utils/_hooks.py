@@ -769,6 +769,8 @@ class EventContext:
     # controller: used while the deployment has no appspec.json yet (check mode stages nothing), and then
     # the scripts are planned where the revision will put them, without requiring them to exist.
     own_appspec: t.Optional[ParsedAppSpec] = None
+    # Check mode: where the revision this call stages is unpacked for a look (see _lifecycle._preview).
+    preview_archive: t.Optional[str] = None
     release_root: t.Optional[str] = None
     release_dir: t.Optional[str] = None
     previous_release_dir: t.Optional[str] = None

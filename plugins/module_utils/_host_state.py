@@ -14,12 +14,13 @@ Python API::
     state.adopt_records()                        a group without history starts one from its records (before Install)
     state.record_outcome(deployment_id, succeeded)   last_good_deployment + history + release mark (writer: the
                                                     end of a lifecycle); returns warnings (pruning releases)
+    state.recorded_release_root() -> (known, release_root or None)   how the group was last deployed
     state.installed() -> Optional[deployment id]    the revision that runs now
     state.rollback_target(rollback_from=None, explicit=None) -> Optional[deployment id]
 
 Every record is named once, here, and written by one method. The agent's three records keep the
 agent's format (a deployment dir path, no newline). Ours, ``<group-id>_deployment_history.json``,
-lists the outcome of every lifecycle run of the group, newest last: the rollback target is the
+lists the outcome of every lifecycle run of the group (and its release root), newest last: the rollback target is the
 deployment that most recently succeeded, other than the one rolled back, whose revision is still
 on the host (and, in release mode, whose release is finished). A host with no history yet (deployed
 by an older version of this collection or by the CodeDeploy agent) starts from its records.
@@ -145,7 +146,8 @@ class GroupState:
         """
         warnings = []  # type: t.List[str]
         status = "good" if succeeded else "bad"
-        entry = {"deployment_id": check_id(deployment_id, "deployment id"), "status": status, "at": round(time.time(), 3)}
+        entry = {"deployment_id": check_id(deployment_id, "deployment id"), "status": status, "at": round(time.time(), 3),
+                 "release_root": self.release_root}
         self._write_history(self.history() + [entry])
         if succeeded:
             self.root.write_record(self.group_id, LAST_GOOD_DEPLOYMENT, self.deployment_dir(deployment_id))
@@ -163,6 +165,17 @@ class GroupState:
     def _good_releases(self) -> t.List[str]:
         target = self.rollback_target()
         return [target] if target else []
+
+    def recorded_release_root(self) -> t.Tuple[bool, t.Optional[str]]:
+        """(known, release root) of the group's last recorded lifecycle: None when it installs in place."""
+        for entry in reversed(self.history()):
+            if "release_root" in entry:
+                return True, entry["release_root"] or None
+        return False, None
+
+    def deployed(self) -> bool:
+        """Whether this group was ever deployed on this host (by us or by the agent)."""
+        return bool(self.history() or self.last_installed_dir() or self.most_recent_dir())
 
     # ----------------------------------------------------------------- rollback
     def installed(self) -> t.Optional[str]:

@@ -20,9 +20,13 @@ event ``skipped``. Without DownloadBundle it is :func:`_hooks.run_events` unchan
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 import time
 import typing as t
 
+from ansible_collections.appspec.deploy.plugins.module_utils import _archive
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 from ansible_collections.appspec.deploy.plugins.module_utils._hooks import (
     EventContext,
@@ -120,6 +124,36 @@ def _stage_step(ctx: EventContext, opts: StageOptions) -> t.Tuple[t.Dict[str, t.
     return entry, staged, message
 
 
+@contextlib.contextmanager
+def _preview(ctx: EventContext, opts: StageOptions, staged: t.Dict[str, t.Any]) -> t.Iterator[None]:
+    """Check mode stages nothing: give Install the revision to look at, so it can say what it would write.
+
+    A revision already staged in the group is looked at where it is; an upload on the host is unpacked
+    (with staging's own limits) into a temp dir (TMPDIR), removed afterwards. A URL the
+    host would download is not fetched in check mode: Install then says it cannot tell.
+    """
+    if not ctx.check_mode or os.path.isdir(ctx.own_archive_dir):
+        yield
+        return
+    if staged.get("reused_from"):
+        ctx.preview_archive = os.path.join(staged["reused_from"], "deployment-archive")
+        yield
+        return
+    if staged.get("source", {}).get("type") != "local" or not os.path.isfile(opts.revision):
+        yield
+        return
+    scratch = tempfile.mkdtemp(prefix="appspec-check-mode-")
+    try:
+        archive = os.path.join(scratch, "deployment-archive")
+        _archive.unpack_archive(opts.revision, archive, max_size=opts.max_unpacked_size or None,
+                                allow_setuid=opts.allow_setuid)
+        ctx.preview_archive = archive
+        yield
+    finally:
+        ctx.preview_archive = None
+        _archive.remove_tree(scratch)
+
+
 def run_lifecycle(
     ctx: EventContext,
     events: t.Sequence[str],
@@ -176,7 +210,8 @@ def run_lifecycle(
 
     if after:
         try:
-            result = run_events(ctx, after, reserved_handlers=reserved_handlers, after_event_handlers=after_event_handlers)
+            with _preview(ctx, download, staged):
+                result = run_events(ctx, after, reserved_handlers=reserved_handlers, after_event_handlers=after_event_handlers)
         except HookError as err:
             raise failure(err, err.details["failed_event"], str(err), [])
         except DeployError as err:  # planning the staged revision (a script missing from it): nothing of it ran

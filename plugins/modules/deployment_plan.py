@@ -20,6 +20,12 @@ description:
     controller; the controller still fetches and validates it once and pins its sha256, which every host checks.
   - Returns the deployment record that C(appspec.deploy.revision) leaves as C(revision_deployment) and the
     playbooks hand to every host as C(appspec_deployment).
+  - The options that playbook variables set (docs/variables.md) are converted by the plugin itself, so AWX
+    survey text such as V("5") or V("true") is accepted and an empty value means the default; a wrong value
+    fails with one line naming the playbook variable (for example C(appspec_keep_releases)) and what it must be.
+  - Every variable the task sees whose name starts with C(appspec_) and that is not a playbook variable of
+    the collection is reported as a warning naming the closest known one, or fails the task with
+    O(strict_variables=true).
 author:
   - appspec.deploy developers (@appspec-deploy)
 extends_documentation_fragment:
@@ -38,8 +44,11 @@ options:
   revision:
     description:
       - "The revision: a controller path (directory or zip/tar/tar.gz), an C(http(s)://) URL, C(s3://bucket/key) or a git URL."
+      - "Empty deploys the bundled example (C(examples/webapp)), but only when O(hosts) is C(localhost) alone;
+        with any other hosts an empty revision is refused, so that a mistyped variable cannot deploy the example
+        to a fleet. O(resolve=false) needs no revision."
     type: str
-    required: true
+    default: ""
     version_added: 0.1.0
   sha256:
     description:
@@ -49,8 +58,9 @@ options:
     version_added: 0.1.0
   headers:
     description:
-      - "Extra HTTP headers for an C(http(s)://) revision."
+      - "Extra HTTP headers for an C(http(s)://) revision (C(appspec_http_headers)), sent by the controller only."
     type: dict
+    default: {}
     version_added: 0.1.0
   s3_version_id:
     description:
@@ -96,7 +106,8 @@ options:
     version_added: 0.1.0
   application_name:
     description:
-      - "CodeDeploy's application name; empty derives it from the revision's base name."
+      - "CodeDeploy's application name. Required, except for the bundled example (V(webapp)): it is never guessed
+        from the revision's file name, which would make each version of an archive another application."
     type: str
     default: ""
     version_added: 0.1.0
@@ -144,13 +155,13 @@ options:
     version_added: 0.1.0
   release_root:
     description:
-      - "Release mode root on the hosts; empty installs in place."
+      - "Release mode root on the hosts; empty installs in place, except the bundled example (C(/opt/appspec-example))."
     type: str
     default: ""
     version_added: 0.1.0
   keep_releases:
     description:
-      - "Release mode: finished releases kept."
+      - "Release mode: finished releases kept, at least 1."
     type: int
     default: 5
     version_added: 0.1.0
@@ -191,6 +202,13 @@ options:
       - "Another AppSpec file name in the revision; C(appspec.yml), then C(appspec.yaml) are tried after it."
     type: str
     default: ""
+    version_added: 0.1.0
+  strict_variables:
+    description:
+      - "Fail, instead of warning, when the task sees a variable whose name starts with C(appspec_) and that is not
+        a playbook variable of the collection (a typo such as C(appspec_revison))."
+    type: bool
+    default: false
     version_added: 0.1.0
   resolve:
     description:

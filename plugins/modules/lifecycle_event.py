@@ -114,6 +114,8 @@ options:
         rollback target again. In release mode V(Install) then switches C(current) back (the release exists already);
         in place it reinstalls the old revision's files (use O(file_exists_behavior=OVERWRITE)).
       - When there is nothing to go back to, nothing runs and RV(rollback_target) is null.
+      - The rollback acts the way the group was last deployed on this host, in place or in its release root, which
+        the host recorded; O(release_root) may be left out, and a different one is refused before anything runs.
       - Cannot be combined with V(DownloadBundle) or O(archive_dir).
     type: bool
     default: false
@@ -484,6 +486,11 @@ rollback_from:
   returned: when O(rollback=true)
   type: str
   sample: d-ABCDEFGHI
+release_root:
+  description: With O(rollback=true), the release root the group was deployed with on this host (null - in place).
+  returned: when O(rollback=true)
+  type: str
+  sample: /srv/webapp
 """
 
 import os
@@ -513,12 +520,18 @@ from ansible_collections.appspec.deploy.plugins.module_utils._upload import cons
 # --- The steps of the install/release module_utils, as the runner calls them -----------------------
 
 
+def _check_mode_status(ctx: EventContext) -> t.Dict[str, t.Any]:
+    """In check mode Install only says what it would do, like the hooks, which do not run."""
+    return {"status": "skipped", "reason": "check mode: what it would write is in install"} if ctx.check_mode else {}
+
+
 def _install_step(params: t.Dict[str, t.Any], ctx: EventContext, diffs: t.List[t.Dict[str, t.Any]]) -> t.Dict[str, t.Any]:
     """The reserved Install event: files + permissions in place, or a new release directory."""
     archive = ctx.own_archive_dir
     if ctx.check_mode and ctx.own_appspec is not None and not os.path.isdir(archive):
-        # DownloadBundle in check mode staged nothing: what Install would write is not known yet.
-        return {"changed": True, "status": "skipped", "reason": "check mode: the revision is not staged yet"}
+        if not ctx.preview_archive:  # a URL the host would download: not fetched in check mode
+            return {"changed": True, "status": "skipped", "reason": "check mode: the revision is not staged yet"}
+        archive = ctx.preview_archive  # DownloadBundle staged nothing: look at the revision unpacked aside
     parsed = read_appspec_json(deployment_dir_of(archive)) or ctx.own_appspec or require_appspec_json(deployment_dir_of(archive))
     if params["release_root"]:
         staged = read_info(os.path.dirname(os.path.normpath(archive))) or {}  # what bundle recorded: the sha256
@@ -526,11 +539,14 @@ def _install_step(params: t.Dict[str, t.Any], ctx: EventContext, diffs: t.List[t
             ctx.revision_deployment_id, archive, parsed, sha256=staged.get("sha256"),
             shared_paths=params["shared_paths"], check_mode=ctx.check_mode,
         )
+        if created.get("changed"):
+            diffs.append({"before": {"release": None}, "after": {"release": created["release_dir"],
+                                                                 "files": created.get("files", created.get("copied", 0) + created.get("linked", 0))}})
         if created.get("files_outside_release"):
             ctx.warnings.append(
                 "release mode installs only the AppSpec files whose destination is under %s/current; not installed: %s"
                 % (params["release_root"], ", ".join(created["files_outside_release"])))
-        return {"changed": bool(created.get("changed")), "install": created}
+        return dict(_check_mode_status(ctx), changed=bool(created.get("changed")), install=created)
     result = install_revision(
         archive, parsed, root=ctx.root, group_id=ctx.deployment_group_id,
         file_exists_behavior=params["file_exists_behavior"], check_mode=ctx.check_mode,
@@ -539,14 +555,20 @@ def _install_step(params: t.Dict[str, t.Any], ctx: EventContext, diffs: t.List[t
     diff = result.pop("diff", None)
     if diff:
         diffs.append(diff)
-    return {"changed": bool(result.get("changed")), "install": result}
+    return dict(_check_mode_status(ctx), changed=bool(result.get("changed")), install=result)
 
 
-def _switch_step(params: t.Dict[str, t.Any], ctx: EventContext) -> t.Dict[str, t.Any]:
+def _switch_step(params: t.Dict[str, t.Any], ctx: EventContext, diffs: t.List[t.Dict[str, t.Any]]) -> t.Dict[str, t.Any]:
     """Release mode: point ``current`` at this deployment's release (temp link + rename)."""
     if ctx.check_mode:  # the release does not exist yet in check mode: the switch is a prediction
-        return {"switch": {"changed": True, "current": ctx.release_dir, "previous_dir": ctx.previous_release_dir}}
-    return {"switch": ReleaseRoot(params["release_root"]).switch(ctx.revision_deployment_id)}
+        switched = {"changed": ctx.release_dir != ctx.previous_release_dir, "current": ctx.release_dir,
+                    "previous_dir": ctx.previous_release_dir}
+    else:
+        switched = ReleaseRoot(params["release_root"]).switch(ctx.revision_deployment_id)
+    if switched["changed"]:
+        diffs.append({"before": {"current": ctx.previous_release_dir}, "after": {"current": ctx.release_dir},
+                      "before_header": "%s/current" % params["release_root"], "after_header": "%s/current" % params["release_root"]})
+    return {"switch": switched}
 
 
 # --- The module ------------------------------------------------------------------------------------
@@ -565,12 +587,29 @@ def _download_options(params: t.Dict[str, t.Any], gid: str, consume_upload: bool
     )
 
 
-def _rollback(params: t.Dict[str, t.Any], state: GroupState) -> t.Tuple[t.Optional[str], t.Optional[str]]:
-    """(the deployment rolled back, the deployment gone back to or None)."""
+def _rollback_release_root(params: t.Dict[str, t.Any], gid: str) -> t.Optional[str]:
+    """A rollback acts the way the group was deployed on this host (in place or its release root), never another."""
     if DOWNLOAD_BUNDLE in params["events"] or params["archive_dir"]:
         raise DeployError("rollback runs a revision kept on the host: it cannot be combined with DownloadBundle or archive_dir")
+    known, recorded = GroupState(params["root_dir"], gid).recorded_release_root()
+    if not known:
+        return params["release_root"]
+    if params["release_root"] and os.path.normpath(params["release_root"]) != os.path.normpath(recorded or ""):
+        raise DeployError("nothing was run: application %s, deployment group %s was last deployed on this host %s, not with "
+                          "release_root %s: leave release_root out, the rollback finds it" % (
+                              params["application_name"], params["deployment_group_name"],
+                              "with release_root %s" % recorded if recorded else "in place", params["release_root"]))
+    return recorded
+
+
+def _rollback(params: t.Dict[str, t.Any], state: GroupState) -> t.Tuple[t.Optional[str], t.Optional[str], str]:
+    """(the deployment rolled back, the deployment gone back to or None, why there is none)."""
+    if not state.deployed():
+        return None, None, ("application %s, deployment group %s was never deployed on this host (nothing under %s): nothing "
+                            "to roll back" % (params["application_name"], params["deployment_group_name"], state.root.root_dir))
     rollback_from = params["rollback_from"] or state.installed()
-    return rollback_from, state.rollback_target(rollback_from, params["rollback_to"])
+    return (rollback_from, state.rollback_target(rollback_from, params["rollback_to"]),
+            "nothing to roll back to: no earlier deployment of this group that succeeded is kept on this host")
 
 
 def run(params: t.Dict[str, t.Any], check_mode: bool, consume_upload: bool = False) -> t.Dict[str, t.Any]:
@@ -582,17 +621,18 @@ def run(params: t.Dict[str, t.Any], check_mode: bool, consume_upload: bool = Fal
     if params["output_tail_bytes"] < 0:
         raise DeployError("output_tail_bytes must be 0 or more, got %d" % params["output_tail_bytes"])
     gid = params["deployment_group_id"] or deployment_group_id(params["application_name"], params["deployment_group_name"])
+    if params["rollback"]:
+        params = dict(params, release_root=_rollback_release_root(params, gid))
     state = GroupState(params["root_dir"], gid, params["release_root"])
     common = {"deployment_group_id": gid, "last_good_deployment": state.last_good_dir(), "lock": None}  # type: t.Dict[str, t.Any]
     archive_dir = params["archive_dir"]
     rollback_from = None  # type: t.Optional[str]
     if params["rollback"]:
-        rollback_from, target = _rollback(params, state)
-        common.update(rollback_from=rollback_from, rollback_target=target)
+        rollback_from, target, why_none = _rollback(params, state)
+        common.update(rollback_from=rollback_from, rollback_target=target, release_root=params["release_root"])
         if target is None:
             return dict(common, changed=False, events=[], release_dir=None, previous_release_dir=None,
-                        deployment_dir=state.deployment_dir(params["deployment_id"]),
-                        msg="nothing to roll back to: no earlier deployment of this group that succeeded is kept on this host")
+                        deployment_dir=state.deployment_dir(params["deployment_id"]), msg=why_none)
         archive_dir = state.archive_dir(target)
     own_appspec = ParsedAppSpec.from_dict(params["appspec"], "appspec") if params["appspec"] is not None else None
     if archive_dir and own_appspec is not None and not check_mode and read_appspec_json(deployment_dir_of(archive_dir)) is None:
@@ -623,7 +663,7 @@ def run(params: t.Dict[str, t.Any], check_mode: bool, consume_upload: bool = Fal
         events = params["events"]
         switch_after = "AfterInstall" if "AfterInstall" in events else ("Install" if "Install" in events else None)
         if switch_after:
-            after[switch_after] = lambda c: _switch_step(params, c)
+            after[switch_after] = lambda c: _switch_step(params, c, diffs)
     download = None  # type: t.Optional[StageOptions]
     if DOWNLOAD_BUNDLE in params["events"]:  # before the lock and before any hook: can it be staged at all?
         download = _download_options(params, gid, consume_upload)

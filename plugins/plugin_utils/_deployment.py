@@ -33,7 +33,8 @@ _SPELLINGS = (
     "{minimum_healthy_hosts: {type: HOST_COUNT|FLEET_PERCENT, value: n}}, n a whole number of 0 or more"
     % ", ".join(BUILTIN_CONFIGS))
 # Statuses that count a host as failed: in_progress means it never finished (unreachable, interrupted).
-_FAILED_STATUSES = ("failed", "in_progress")
+# "refused": another deployment's lock turned the host away before anything ran (never rolled back).
+_FAILED_STATUSES = ("failed", "in_progress", "refused")
 
 HostStates = t.Mapping[str, t.Mapping[str, t.Any]]
 

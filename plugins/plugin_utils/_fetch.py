@@ -26,6 +26,7 @@ from ansible_collections.appspec.deploy.plugins.module_utils._sources import (
     Fetched,
     SourceError,
     _stream_to_temp,
+    local_path,
     sha256_file,
 )
 
@@ -151,12 +152,20 @@ def _git(args: t.List[str], cwd: t.Optional[str] = None, timeout: int = DEFAULT_
     return proc.stdout.decode("utf-8", "replace")
 
 
+def _git_remote(url: str) -> str:
+    """The repository as git takes it: ``FILE://`` spelled ``file://`` (git knows no other case)."""
+    if not url.lower().startswith("file://"):
+        return url
+    local_path(url)  # refuses a file URL of another host, as for a local revision
+    return "file://" + url[len("file://"):]
+
+
 def resolve_git_ref(url: str, ref: t.Optional[str]) -> t.Optional[str]:
     """The commit a ref names on the remote (``git ls-remote``), or None when it cannot be told that way."""
     if ref and _COMMIT.match(ref):
         return ref
     wanted = ref or "HEAD"
-    out = _git(["ls-remote", "--", url, wanted, wanted + "^{}"])
+    out = _git(["ls-remote", "--", _git_remote(url), wanted, wanted + "^{}"])
     candidates = {}
     for line in out.splitlines():
         sha, _tab, name = line.partition("\t")
@@ -169,18 +178,19 @@ def resolve_git_ref(url: str, ref: t.Optional[str]) -> t.Optional[str]:
 
 def fetch_git(url: str, dest_dir: str, *, ref: t.Optional[str] = None) -> Fetched:
     """Fetch ``ref`` (branch, tag or commit; default the remote HEAD) and write it as a tar (``git archive``)."""
+    remote = _git_remote(url)
     work = tempfile.mkdtemp(prefix=".git-", dir=dest_dir)
     try:
         _git(["init", "-q", work])
         wanted = ref or "HEAD"
         try:
-            _git(["fetch", "-q", "--depth", "1", "--", url, wanted], cwd=work)
+            _git(["fetch", "-q", "--depth", "1", "--", remote, wanted], cwd=work)
             commit = _git(["rev-parse", "FETCH_HEAD^{commit}"], cwd=work).strip()
         except SourceError:
             if not ref:
                 raise
             # A commit the server will not serve shallowly: fetch everything and look it up.
-            _git(["fetch", "-q", "--", url, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"], cwd=work)
+            _git(["fetch", "-q", "--", remote, "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"], cwd=work)
             try:
                 commit = _git(["rev-parse", "--verify", "%s^{commit}" % ref], cwd=work).strip()
             except SourceError:

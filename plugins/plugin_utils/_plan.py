@@ -4,7 +4,8 @@
 """The deployment record: everything the hosts of one run share, computed once on the controller.
 
 ``roles/revision`` calls this through the ``deployment_plan`` action plugin and hands the record to
-every host as ``appspec_deployment`` (see docs/variables.md for its fields).
+every host as ``appspec_deployment`` (see docs/variables.md for its fields), after
+``_variables.typed_options`` and :func:`settle_defaults` (the bundled example's defaults) shaped its options.
 
 Who moves the revision to the hosts (``revision_download``): ``controller`` uploads the archive it
 resolved; ``host`` gives the hosts a URL to download it from themselves (``download_url``), an
@@ -14,11 +15,9 @@ resolved; ``host`` gives the hosts a URL to download it from themselves (``downl
 from __future__ import annotations
 
 import os
-import re
 import typing as t
 
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import check_id, deployment_group_id
-from ansible_collections.appspec.deploy.plugins.module_utils._spec import FILE_EXISTS_BEHAVIORS
 from ansible_collections.appspec.deploy.plugins.plugin_utils._deployment import (
     DeploymentConfigError,
     new_deployment_id,
@@ -27,9 +26,10 @@ from ansible_collections.appspec.deploy.plugins.plugin_utils._deployment import 
 from ansible_collections.appspec.deploy.plugins.plugin_utils._fetch import parse_s3_url, presign_s3
 from ansible_collections.appspec.deploy.plugins.plugin_utils._revision import Resolved
 
-_ARCHIVE_SUFFIX = re.compile(r"(\.tar\.gz|\.tgz|\.tar|\.zip|\.git)$", re.I)
-_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
-REVISION_DOWNLOADS = ("controller", "host")
+# The bundled example, in the collection's own examples/ (plugins/plugin_utils/ is two levels below).
+EXAMPLE_REVISION = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", "..", "examples", "webapp"))
+EXAMPLE_APPLICATION_NAME = "webapp"
+EXAMPLE_RELEASE_ROOT = "/opt/appspec-example"
 # Why hosts cannot download the other kinds of revision themselves.
 _HOST_CANNOT = {
     "local": "it is a path on the controller",
@@ -37,10 +37,36 @@ _HOST_CANNOT = {
 }
 
 
-def default_application_name(revision: str) -> str:
-    """The revision's base name without archive suffix (``/srv/myapp.zip`` -> ``myapp``)."""
-    base = os.path.basename(revision.rstrip("/")) or "application"
-    return _UNSAFE_NAME.sub("-", _ARCHIVE_SUFFIX.sub("", base))
+def settle_defaults(options: t.Mapping[str, t.Any], hosts: t.Sequence[str]) -> t.Dict[str, t.Any]:
+    """Typed options (``_variables.typed_options``) with the defaults of the bundled example where they apply.
+
+    The example (examples/webapp) is the revision only when none is given and the deployment targets
+    localhost alone (no inventory given: ansible.cfg's is this machine), so that a mistyped
+    appspec_revision cannot deploy it to a fleet. It alone has a default application name and deploys
+    in release mode by default. Any other revision needs an application name: guessed from a file name,
+    app-1.1.0.zip and app-1.2.0.zip would be two applications with two deployment group ids.
+    A plan that does not look at the revision (``resolve`` false, rollback) needs none, only the name.
+    """
+    if not hosts:
+        raise DeploymentConfigError("No host matches the target pattern %r (appspec_hosts) in the inventory."
+                                    % options.get("hosts_pattern", "all"))
+    revision = options["revision"]
+    if not revision and list(hosts) == ["localhost"]:
+        revision = EXAMPLE_REVISION
+    if not revision and options.get("resolve", True):
+        raise DeploymentConfigError(
+            "No revision to deploy to %d hosts: set appspec_revision (a directory or archive on the controller, "
+            "an http(s):// URL, s3://bucket/key or a git URL). The bundled example is the default only when the "
+            "deployment targets localhost alone." % len(hosts))
+    example = bool(revision) and os.path.realpath(revision) == EXAMPLE_REVISION
+    application = options["application_name"] or (EXAMPLE_APPLICATION_NAME if example else "")
+    if not application:
+        raise DeploymentConfigError(
+            "No application name: set appspec_application_name. With the deployment group name it makes the "
+            "deployment group id, so it stays the same for every revision of one application; only the bundled "
+            "example has a default (%s)." % EXAMPLE_APPLICATION_NAME)
+    return dict(options, revision=revision, application_name=application,
+                release_root=options["release_root"] or (EXAMPLE_RELEASE_ROOT if example else ""))
 
 
 def check_host_download(kind: str, options: t.Mapping[str, t.Any]) -> None:
@@ -56,11 +82,7 @@ def check_host_download(kind: str, options: t.Mapping[str, t.Any]) -> None:
 
 def download_url(options: t.Mapping[str, t.Any], resolved: t.Optional[Resolved]) -> t.Optional[str]:
     """The URL hosts download the revision from themselves, or None when the controller uploads it."""
-    mode = str(options.get("revision_download") or "controller")
-    if mode not in REVISION_DOWNLOADS:
-        raise DeploymentConfigError("revision_download (appspec_revision_download) must be controller or host, not %r"
-                                    % mode)
-    if mode == "controller" or resolved is None:  # no revision looked at (rollback): hosts reuse what they staged
+    if options["revision_download"] == "controller" or resolved is None:  # no revision looked at (rollback): hosts reuse what they staged
         return None
     check_host_download(resolved.kind, options)
     revision = str(options["revision"])
@@ -78,35 +100,27 @@ def download_url(options: t.Mapping[str, t.Any], resolved: t.Optional[Resolved])
 
 def plan_deployment(options: t.Mapping[str, t.Any], hosts: t.Sequence[str],
                     resolved: t.Optional[Resolved]) -> t.Dict[str, t.Any]:
-    """The record for ``hosts``; ``resolved`` is the revision resolved on the controller (None: not looked at)."""
-    if not hosts:
-        raise DeploymentConfigError("No host matches the target pattern %r (appspec_hosts) in the inventory."
-                                    % options.get("hosts_pattern", "all"))
+    """The record for ``hosts``; ``options`` as :func:`settle_defaults` returns them, ``resolved`` the
+    revision resolved on the controller (None: not looked at)."""
     health = plan_health(options["deployment_config"], len(hosts))
-    behavior = str(options.get("file_exists_behavior") or "DISALLOW").upper()
-    if behavior not in FILE_EXISTS_BEHAVIORS:
-        raise DeploymentConfigError("file_exists_behavior %r is not one of %s"
-                                    % (options.get("file_exists_behavior"), ", ".join(FILE_EXISTS_BEHAVIORS)))
-    revision = str(options["revision"])
-    application = str(options.get("application_name") or "").strip() or default_application_name(revision)
-    group = str(options.get("deployment_group_name") or "default")
-    deployment_id = str(options.get("deployment_id") or "") or new_deployment_id()
+    application, group = options["application_name"], options["deployment_group_name"]
+    deployment_id = options["deployment_id"] or new_deployment_id()
     check_id(deployment_id, "deployment_id")
     return {
         "deployment_id": deployment_id,
         "rollback_deployment_id": new_deployment_id(),
         "application_name": application,
         "deployment_group_name": group,
-        "deployment_group_id": str(options.get("deployment_group_id") or "") or deployment_group_id(application, group),
-        "revision": resolved.source if resolved else revision,
+        "deployment_group_id": options["deployment_group_id"] or deployment_group_id(application, group),
+        "revision": resolved.source if resolved else options["revision"],
         "revision_kind": resolved.kind if resolved else None,
         # The archive on the controller that hosts receive, and what they need to stage it without YAML.
         "archive": resolved.path if resolved else None,
         "download_url": download_url(options, resolved),
-        "sha256": resolved.sha256 if resolved else (str(options.get("sha256") or "").lower() or None),
+        "sha256": resolved.sha256 if resolved else (options["sha256"].lower() or None),
         "appspec": resolved.appspec.as_dict() if resolved else None,
         "bundle_env": dict(resolved.bundle_env) if resolved else {},
-        "appspec_filename": str(options.get("appspec_filename") or ""),
+        "appspec_filename": options["appspec_filename"],
         "deployment_config": options["deployment_config"],
         "minimum_healthy_hosts": {"type": health.type, "value": health.value},
         "hosts": list(hosts),
@@ -114,12 +128,12 @@ def plan_deployment(options: t.Mapping[str, t.Any], hosts: t.Sequence[str],
         "max_unhealthy": health.max_unhealthy,
         "required_successes": health.required_successes,
         "batches": [health.max_unhealthy],
-        "file_exists_behavior": behavior,
-        "ignore_application_stop_failures": bool(options.get("ignore_application_stop_failures")),
-        "auto_rollback": bool(options.get("auto_rollback", True)),
-        "root_dir": str(options.get("root_dir") or "/opt/codedeploy-agent/deployment-root"),
-        "release_root": str(options.get("release_root") or ""),
-        "keep_releases": int(options.get("keep_releases", 5)),
-        "shared_paths": list(options.get("shared_paths") or []),
-        "load_balancer": dict(options.get("load_balancer") or {}),
+        "file_exists_behavior": options["file_exists_behavior"],
+        "ignore_application_stop_failures": options["ignore_application_stop_failures"],
+        "auto_rollback": options["auto_rollback"],
+        "root_dir": options["root_dir"],
+        "release_root": options["release_root"],
+        "keep_releases": options["keep_releases"],
+        "shared_paths": options["shared_paths"],
+        "load_balancer": options["load_balancer"],
     }

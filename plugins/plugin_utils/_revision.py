@@ -41,6 +41,7 @@ from ansible_collections.appspec.deploy.plugins.plugin_utils._appspec import (
 
 _KEEP_PACKS = 4
 _MAX_LINK_HOPS = 40
+_GIT_DIR = ".git"
 
 
 class RevisionError(DeployError):
@@ -101,11 +102,15 @@ def file_sha256(path: str, cache: t.Optional[str] = None) -> str:
 
 
 def _walk(root: str) -> t.Iterator[t.Tuple[str, str]]:
-    """(relative path, full path) of every entry below ``root``, sorted, not following symlinks."""
+    """(relative path, full path) of every entry below ``root``, sorted, not following symlinks.
+
+    ``.git`` entries are left out at every level: a work tree deploys its files, not its repository
+    (nor a submodule's pointer into it), as a git revision does through ``git archive``.
+    """
     for here, dirs, files in os.walk(root):
-        dirs.sort()
+        dirs[:] = sorted(name for name in dirs if name != _GIT_DIR)
         rel_here = os.path.relpath(here, root)
-        for name in sorted(dirs + files):
+        for name in sorted(dirs + [name for name in files if name != _GIT_DIR]):
             rel = name if rel_here == "." else os.path.join(rel_here, name)
             yield rel, os.path.join(here, name)
 

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 
-import pytest
-
 from bundle_fixtures import REPO, http_server, make_archive, run_playbook, server_appspec, write_revision  # noqa: F401 pylint: disable=unused-import
 
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot

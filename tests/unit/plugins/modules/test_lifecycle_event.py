@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 
 import pytest
@@ -159,7 +160,10 @@ def test_check_mode_runs_nothing(capsys, env):
     result = run_module(capsys, events=FULL, mark_success=True, _ansible_check_mode=True, **common(root, "d-CHECK0001"))
     assert not result.get("failed"), result
     assert result["changed"] is True
-    assert [e["status"] for e in result["events"]] == ["skipped", "succeeded", "skipped", "skipped", "skipped"]
+    assert [e["status"] for e in result["events"]] == ["skipped"] * 5
+    # Install says what it would write: the AppSpec's files, from the staged revision.
+    assert result["events"][1]["install"]["changed"] is True
+    assert os.path.join(str(dest), "VERSION") in json.dumps(result["events"][1]["install"])
     assert result["events"][0]["scripts"][0]["path"] == os.path.join(archive, "scripts/hook.sh")
     assert result["events"][0]["scripts"][0]["runas"] == "root"
     assert not trace.exists() and not dest.exists()
@@ -496,17 +500,18 @@ def test_check_mode_with_download_bundle_writes_nothing(capsys, env, tmp_path):
     path, sha = upload(make, tmp_path / "uploads" / "rev.tgz", "good 2")
     before, dest_before = tree(root.root_dir), tree(dest)
     result = run_module(capsys, events=ONE_CALL, revision=path, sha256=sha, appspec=parsed_appspec(make.appspec).as_dict(),
-                        mark_success=True, lock="release", _ansible_check_mode=True, **common(root, "d-SECOND001"))
+                        mark_success=True, lock="release", _ansible_check_mode=True, _ansible_diff=True, **common(root, "d-SECOND001"))
     assert not result.get("failed"), result
     assert result["changed"] is True
     assert tree(root.root_dir) == before and tree(dest) == dest_before and trace.read_text() == ""
     assert os.path.isfile(path)  # not an upload in the task's temp dir: left alone
+    assert not [name for name in os.listdir(tempfile.gettempdir()) if name.startswith("appspec-check-mode-")]
     statuses = [(e["event"], e["status"], e.get("reason")) for e in result["events"]]
     assert statuses == [
         ("ApplicationStop", "skipped", "check mode"),
         ("DownloadBundle", "skipped", "check mode: would fetch %s (local) into %s" % (path, root.deployment_dir(GID, "d-SECOND001"))),
         ("BeforeInstall", "skipped", "check mode"),
-        ("Install", "skipped", "check mode: the revision is not staged yet"),
+        ("Install", "skipped", "check mode: what it would write is in install"),
         ("AfterInstall", "skipped", "check mode"),
         ("ApplicationStart", "skipped", "check mode"),
         ("ValidateService", "skipped", "check mode"),
@@ -516,6 +521,9 @@ def test_check_mode_with_download_bundle_writes_nothing(capsys, env, tmp_path):
     assert scripts["BeforeInstall"] == [os.path.join(root.archive_dir(GID, "d-SECOND001"), "scripts/hook.sh")]
     assert scripts["ValidateService"] == [os.path.join(root.archive_dir(GID, "d-SECOND001"), "scripts/validate.sh")]
     assert result["bundle"]["reused"] is False and result["events"][1]["sha256"] == sha
+    # What Install would do, from the upload unpacked aside (and removed): VERSION replaced by the new revision's.
+    plan = result["events"][3]["install"]["plan"]
+    assert plan["update"] == [os.path.join(str(dest), "VERSION")] and plan["conflict"] == [] and plan["remove"] == []
 
 
 def test_a_previous_revision_of_the_agent_is_asked_for_before_the_upload_is_touched(capsys, env, tmp_path):
@@ -656,3 +664,31 @@ def test_rollback_to_a_revision_the_agent_deployed_asks_for_its_appspec(capsys, 
     assert not result.get("failed"), result
     assert result["rollback_target"] == "d-AGENT0001" and (dest / "VERSION").read_text() == "good agent\n"
     assert read_appspec_json(root.deployment_dir(GID, "d-AGENT0001")) is not None  # kept for the next ApplicationStop
+
+
+def test_rollback_acts_the_way_the_group_was_deployed(capsys, env, tmp_path):
+    """Another application's release root is never touched: the host recorded how this group was deployed."""
+    root, _trace, dest, make = env
+    other_root = tmp_path / "other-app"
+    (other_root / "releases" / "d-OTHER0001").mkdir(parents=True)
+    os.symlink("releases/d-OTHER0001", str(other_root / "current"))
+    for deployment_id, version in (("d-GOOD00001", "good 1"), ("d-GOOD00002", "good 2")):
+        make(deployment_id, version)
+        run_module(capsys, events=FULL, mark_success=True, **common(root, deployment_id))
+    refused = run_module(capsys, events=ROLLBACK, rollback=True, release_root=str(other_root), mark_success=True,
+                         **common(root, "d-RB0000001"))
+    assert refused["failed"] is True
+    assert "was last deployed on this host in place, not with release_root %s" % other_root in refused["msg"]
+    assert (dest / "VERSION").read_text() == "good 2\n"
+    result = run_module(capsys, events=ROLLBACK, rollback=True, mark_success=True, file_exists_behavior="OVERWRITE",
+                        **common(root, "d-RB0000001"))
+    assert not result.get("failed") and result["release_root"] is None, result
+    assert result["rollback_target"] == "d-GOOD00001" and (dest / "VERSION").read_text() == "good 1\n"
+    assert os.readlink(str(other_root / "current")) == "releases/d-OTHER0001"
+
+
+def test_rollback_of_an_application_never_deployed_here_says_so(capsys, env):
+    root, _trace, _dest, _make = env
+    result = run_module(capsys, events=ROLLBACK, rollback=True, **common(root, "d-RB0000001"))
+    assert not result.get("failed") and result["rollback_target"] is None, result
+    assert result["msg"].startswith("application webapp, deployment group production was never deployed on this host")

@@ -206,6 +206,9 @@ OUTCOME_CASES = [
     # in_progress counts as failed
     (states(h1="succeeded", h2="succeeded", h3="succeeded", h4="in_progress"), 3, False,
      False, ["h1", "h2", "h3"], ["h4"], []),
+    # refused by another deployment's lock: a failed host of this deployment, named in the verdict
+    (states(h1="succeeded", h2="succeeded", h3="succeeded", h4="refused"), 4, False,
+     True, ["h1", "h2", "h3"], ["h4"], []),
     # stopped by the gate: failed, whatever else
     (states(h1="succeeded", h2="succeeded", h3="succeeded", h4="succeeded"), 1, True, True, HOSTS, [], []),
 ]

@@ -117,3 +117,12 @@ def test_git_unknown_ref_leaves_nothing(git_repo, tmp_path):
 def test_git_unreachable_repository(tmp_path):
     with pytest.raises(SourceError, match="git fetch failed"):
         _fetch.fetch_git(str(tmp_path / "missing"), str(tmp_path))
+
+
+def test_git_file_urls_in_any_case_and_not_of_another_host(git_repo, tmp_path):
+    """git knows only a lower-case file:// scheme; a file URL of another host is refused, as for a local revision."""
+    fetched = _fetch.fetch_git("FILE://localhost%s" % git_repo.path, str(tmp_path), ref="v1")
+    assert fetched.identity["commit"] == git_repo.first
+    assert _fetch.resolve_git_ref("File://%s" % git_repo.path, "main") == git_repo.second
+    with pytest.raises(SourceError, match="names another host"):
+        _fetch.fetch_git("file://elsewhere%s" % git_repo.path, str(tmp_path))

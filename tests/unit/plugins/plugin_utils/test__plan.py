@@ -16,13 +16,14 @@ import urllib.parse
 
 import pytest
 
-from bundle_fixtures import git_repo, http_server, make_archive, moto_endpoint, s3  # noqa: F401 pylint: disable=unused-import
+from bundle_fixtures import REPO, git_repo, http_server, make_archive, moto_endpoint, s3  # noqa: F401 pylint: disable=unused-import
 
 from ansible_collections.appspec.deploy.plugins.module_utils import _sources
 from ansible_collections.appspec.deploy.plugins.module_utils._staging import StageOptions, stage
 from ansible_collections.appspec.deploy.plugins.plugin_utils._deployment import DeploymentConfigError
-from ansible_collections.appspec.deploy.plugins.plugin_utils._plan import plan_deployment
+from ansible_collections.appspec.deploy.plugins.plugin_utils._plan import EXAMPLE_REVISION, plan_deployment, settle_defaults
 from ansible_collections.appspec.deploy.plugins.plugin_utils._revision import resolve_local, resolve_remote
+from ansible_collections.appspec.deploy.plugins.plugin_utils._variables import VariableError, typed_options
 
 APPSPEC = "version: 0.0\nos: linux\nhooks:\n  AfterInstall:\n    - location: after.sh\n"
 
@@ -32,8 +33,10 @@ def files(marker):
 
 
 def plan(revision, resolved, mode, **options):
-    return plan_deployment(dict(options, revision=revision, revision_download=mode,
-                                deployment_config="CodeDeployDefault.AllAtOnce"), ["web1", "web2"], resolved)
+    """The plan for two hosts, through the same steps as the deployment_plan action plugin."""
+    given = dict(options, revision=revision, revision_download=mode, application_name="app",
+                 deployment_config="CodeDeployDefault.AllAtOnce")
+    return plan_deployment(settle_defaults(typed_options(given), ["web1", "web2"]), ["web1", "web2"], resolved)
 
 
 @pytest.fixture
@@ -71,7 +74,7 @@ def test_a_controller_path_and_a_git_revision_cannot_be_downloaded_by_hosts(tmp_
 
 def test_without_a_resolved_revision_hosts_download_nothing_and_the_mode_is_checked():
     assert plan("s3://b/k.zip", None, "host")["download_url"] is None  # rollback: nothing is looked at
-    with pytest.raises(DeploymentConfigError, match="must be controller or host, not 'hosts'"):
+    with pytest.raises(VariableError, match="appspec_revision_download must be one of controller, host, not 'hosts'"):
         plan("s3://b/k.zip", None, "hosts")
 
 
@@ -120,3 +123,49 @@ def test_a_presigned_url_of_other_bytes_is_refused_on_the_host(tmp_path, s3, cac
     with pytest.raises(_sources.SourceError, match="sha256 mismatch .* expected %s" % sha):
         _sources.fetch_url(url, str(dest), expected_sha256=sha)
     assert os.listdir(dest) == []
+
+
+# --- the defaults of the bundled example (issue 10) ----------------------------------------------
+
+
+def settle(hosts, **given):
+    return settle_defaults(typed_options(given), hosts)
+
+
+def test_the_bundled_example_is_the_default_revision_only_for_localhost_alone():
+    example = settle(["localhost"])
+    assert example["revision"] == EXAMPLE_REVISION == os.path.realpath(os.path.join(REPO, "examples", "webapp"))
+    assert (example["application_name"], example["release_root"]) == ("webapp", "/opt/appspec-example")
+    # A mistyped appspec_revision must not deploy the example to a fleet (or to localhost and a fleet).
+    for hosts in (["web1", "web2"], ["localhost", "web1"]):
+        with pytest.raises(DeploymentConfigError) as err:
+            settle(hosts, application_name="nc-hello", hosts_pattern="all")
+        assert "set appspec_revision" in str(err.value) and "localhost alone" in str(err.value)
+    with pytest.raises(DeploymentConfigError, match="No host matches the target pattern 'web' "):
+        settle([], hosts_pattern="web")
+    assert settle(["localhost"], release_root="/srv/example")["release_root"] == "/srv/example"
+    # The example given by its path is still the example: its name and release mode.
+    given = settle(["web1"], revision=os.path.join(REPO, "examples", "webapp") + "/")
+    assert (given["application_name"], given["release_root"]) == ("webapp", "/opt/appspec-example")
+
+
+def test_an_application_name_is_required_but_for_the_bundled_example(tmp_path):
+    """app-1.1.0.zip and app-1.2.0.zip are one application: its name is never guessed from the file name."""
+    for resolve in (True, False):
+        with pytest.raises(DeploymentConfigError) as err:
+            settle(["localhost"], revision=str(tmp_path / "app-1.1.0.zip"), resolve=resolve)
+        assert "set appspec_application_name" in str(err.value)
+    named = settle(["web1"], revision=str(tmp_path / "app-1.1.0.zip"), application_name=" shop ")
+    assert (named["application_name"], named["release_root"]) == ("shop", "")
+
+
+def test_a_rollback_plan_needs_no_revision_but_an_application_name():
+    """playbooks/rollback.yml (resolve false): the example's defaults only with no revision, on localhost alone."""
+    alone = settle(["localhost"], resolve=False)
+    assert (alone["application_name"], alone["release_root"]) == ("webapp", "/opt/appspec-example")
+    with pytest.raises(DeploymentConfigError, match="set appspec_application_name"):
+        settle(["web1", "web2"], resolve=False)
+    fleet = settle(["web1", "web2"], resolve=False, application_name="shop")
+    assert (fleet["revision"], fleet["application_name"], fleet["release_root"]) == ("", "shop", "")
+    record = plan_deployment(fleet, ["web1", "web2"], None)
+    assert (record["application_name"], record["revision"], record["archive"]) == ("shop", "", None)

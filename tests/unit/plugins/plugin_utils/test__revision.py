@@ -401,3 +401,48 @@ def test_resolve_remote_s3_with_version(tmp_path, cache, s3, monkeypatch):
     monkeypatch.setattr(_revision, "_fetch", lambda *_args: pytest.fail("fetched again"))
     again = resolve_remote("s3", "s3://stage-bucket/app.tar", s3_version_id=v1, sha256=old.sha256, **kw)
     assert again.bundle_env == old.bundle_env and again.path == old.path
+
+
+def test_a_git_work_tree_is_packed_without_its_git_metadata(tmp_path, cache, git_repo):
+    """A directory that is a git work tree deploys what it holds (uncommitted changes too), not its .git."""
+    src = tmp_path / "repo"
+    (src / "version.txt").write_text("3 (uncommitted)\n")
+    (src / "vendor" / "lib").mkdir(parents=True)
+    (src / "vendor" / "lib" / ".git").write_text("gitdir: ../../.git/modules/lib\n")  # a submodule's pointer
+    (src / "vendor" / "lib" / "lib.py").write_text("x = 1\n")
+    assert classify(str(src)) == "local"
+    resolved = resolve_local(str(src), cache=cache)
+    with tarfile.open(resolved.path) as archive:
+        names = archive.getnames()
+        assert archive.extractfile("version.txt").read() == b"3 (uncommitted)\n"
+    assert sorted(names) == ["appspec.yml", "vendor", "vendor/lib", "vendor/lib/lib.py", "version.txt"]
+    git(src, "commit", "-q", "--allow-empty", "-m", "three")  # only .git changed: the same pack
+    assert resolve_local(str(src), cache=cache).path == resolved.path
+
+
+def test_every_spelling_of_a_file_url_of_a_repository_deploys_it(tmp_path, cache, git_repo):
+    """docs/bundle.md: a file:// URL of a repository (work tree or bare) is a git revision."""
+    spaced = tmp_path / "my repo"
+    git(tmp_path, "clone", "-q", git_repo.path, str(spaced))
+    bare = tmp_path / "bare.git"
+    git(tmp_path, "clone", "-q", "--bare", git_repo.path, str(bare))
+    spellings = [
+        "file://%s" % git_repo.path,
+        "file://%s/" % git_repo.path,
+        "file://localhost%s" % git_repo.path,
+        "FILE://%s" % git_repo.path,
+        "File://localhost%s" % git_repo.path,
+        "file://%s" % str(spaced).replace(" ", "%20"),
+        "file://%s" % spaced,
+        "file://%s/.git" % git_repo.path,
+        "file://%s" % bare,
+        "FILE://%s/" % bare,
+    ]
+    for url in spellings:
+        assert classify(url) == "git", url
+        resolved = resolve_remote("git", url, cache=cache)
+        assert resolved.bundle_env == {"BUNDLE_COMMIT": git_repo.second}, url
+        assert resolve_remote("git", url, git_ref="v1", cache=cache).bundle_env == {"BUNDLE_COMMIT": git_repo.first}, url
+    with pytest.raises(DeployError, match="names another host"):
+        resolve_remote("git", "file://build-server%s" % bare, cache=cache)
+    assert not [name for name in _store(cache) if name.startswith(".")]  # no temp dir left behind
