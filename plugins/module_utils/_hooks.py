@@ -937,9 +937,7 @@ def plan_events(ctx: EventContext, events: t.Sequence[str], reserved_handlers: t
             if unstaged and not (ctx.check_mode and ctx.own_appspec is not None):
                 raise DeployError("the revision is not staged: %s does not exist (run the bundle module first)" % archive)
             parsed = appspec_of(archive, False)
-            if not parsed.deployable:
-                raise DeployError("%s: this AppSpec is for %s, not for servers: %s" % (
-                    archive, parsed.compute_platform, parsed.not_deployable_reason or "not deployable"))
+            parsed.check_deployable(archive)
             for hook in parsed.hooks_for(event):
                 try:
                     plan.scripts.append(plan_script(event, archive, hook, must_exist=not unstaged))

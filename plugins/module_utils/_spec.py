@@ -63,6 +63,14 @@ class ParsedAppSpec:
     deployable: bool = True
     not_deployable_reason: t.Optional[str] = None
 
+    def check_deployable(self, source: str, error: t.Type[DeployError] = DeployError) -> "ParsedAppSpec":
+        """The one check that an AppSpec deploys to hosts (not ECS, not Lambda); raises ``error`` naming ``source``."""
+        if not self.deployable:
+            raise error("%s is an AppSpec for %s, not for EC2/on-premises hosts: %s"
+                        % (source, self.compute_platform, self.not_deployable_reason or "not deployable"),
+                        compute_platform=self.compute_platform)
+        return self
+
     def hooks_for(self, event: str) -> t.List[t.Dict[str, t.Any]]:
         """The hooks of one event, in AppSpec order; ``[]`` when the event has none.
 

@@ -254,13 +254,6 @@ def _appspec_result(parsed: t.Optional[ParsedAppSpec]) -> t.Dict[str, t.Any]:
     return {"appspec": parsed.appspec, "compute_platform": parsed.compute_platform}
 
 
-def _check_deployable(parsed: ParsedAppSpec) -> None:
-    if not parsed.deployable:
-        raise DeployError("the revision cannot be deployed to hosts: %s"
-                          % (parsed.not_deployable_reason or "it is not a server AppSpec"),
-                          compute_platform=parsed.compute_platform)
-
-
 def _redacted_revision(opts: StageOptions, kind: str) -> str:
     return _sources._redact(opts.revision) if kind in ("url", "git") else opts.revision  # pylint: disable=protected-access
 
@@ -287,7 +280,7 @@ def stage(opts: StageOptions, check_mode: bool = False) -> t.Dict[str, t.Any]:
     if opts.appspec is None:
         raise DeployError("appspec is missing: the AppSpec is parsed on the controller (the bundle action plugin "
                           "does it for controller revisions; otherwise pass what appspec.deploy.appspec_info returns)")
-    _check_deployable(opts.appspec)
+    opts.appspec.check_deployable("the revision %s" % _redacted_revision(opts, kind))
 
     result = {
         "changed": False, "reused": False, "deployment_group_id": group_id, "deployment_id": opts.deployment_id,

@@ -230,14 +230,6 @@ def appspec_from_archive(path: str, appspec_filename: t.Optional[str] = None, *,
                         % (path, ", ".join(appspec_candidates(appspec_filename))))
 
 
-def _check_deployable(parsed: ParsedAppSpec, source: str) -> ParsedAppSpec:
-    if not parsed.deployable:
-        raise RevisionError("%s is an AppSpec for %s, not for EC2/on-premises hosts: %s"
-                            % (source, parsed.compute_platform, parsed.not_deployable_reason),
-                            compute_platform=parsed.compute_platform)
-    return parsed
-
-
 def resolve_local(path: str, *, appspec_filename: t.Optional[str] = None, sha256: t.Optional[str] = None,
                   max_unpacked_size: t.Optional[int] = None, allow_setuid: bool = False,
                   cache: t.Optional[str] = None, appspec: t.Optional[ParsedAppSpec] = None) -> Resolved:
@@ -263,7 +255,7 @@ def resolve_local(path: str, *, appspec_filename: t.Optional[str] = None, sha256
         parsed = appspec_from_archive(archive, appspec_filename, max_unpacked_size=max_unpacked_size,
                                       allow_setuid=allow_setuid)
     return Resolved(kind="local", source=path, path=archive, sha256=digest, size=os.path.getsize(archive),
-                    appspec=_check_deployable(parsed, path), packed=packed)
+                    appspec=parsed.check_deployable(path, RevisionError), packed=packed)
 
 
 def _fetch(kind: str, revision: str, dest: str, expected: t.Optional[str], options: t.Dict[str, t.Any]) -> _sources.Fetched:
@@ -314,5 +306,5 @@ def resolve_remote(kind: str, revision: str, *, sha256: t.Optional[str] = None,
     parsed = appspec or appspec_from_archive(path, appspec_filename, max_unpacked_size=max_unpacked_size,
                                              allow_setuid=allow_setuid)
     return Resolved(kind=kind, source=shown, path=path, sha256=os.path.basename(path), size=os.path.getsize(path),
-                    appspec=_check_deployable(parsed, shown), bundle_env=dict(meta.get("bundle_env") or {}),
+                    appspec=parsed.check_deployable(shown, RevisionError), bundle_env=dict(meta.get("bundle_env") or {}),
                     identity=dict(meta.get("identity") or {}))

@@ -180,7 +180,7 @@ def test_lambda_appspec_is_not_deployable(tmp_path, root):
     appspec = (b"version: 0.0\nResources:\n  - fn:\n      Type: AWS::Lambda::Function\n      Properties:\n"
                b"        Name: f\n        Alias: live\n        CurrentVersion: '1'\n        TargetVersion: '2'\n")
     rev = revision(tmp_path / "rev.tar", appspec=appspec)[0]
-    with pytest.raises(DeployError, match="cannot be deployed to hosts: this AppSpec is for AWS Lambda") as err:
+    with pytest.raises(DeployError, match="is an AppSpec for lambda, not for EC2/on-premises hosts: this AppSpec is for AWS Lambda") as err:
         stage(opts(root, "d-AAAAAAAA1", rev, appspec=lambda_appspec()))
     assert err.value.details["compute_platform"] == "lambda"
     assert not root.exists()
