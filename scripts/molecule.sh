@@ -33,6 +33,18 @@ else
 fi
 [ ${#scenarios[@]} -gt 0 ] || { echo "molecule.sh: no scenarios found" >&2; exit 1; }
 
+# Molecule 26 looks for a `default` scenario before every run (it would hold shared state) and,
+# when there is none, logs "CRITICAL '<glob>' glob failed.  Exiting." and carries on: neither -s,
+# MOLECULE_GLOB nor the working directory avoids that look-up. This collection has no default
+# scenario, so that one exact line is noise and is dropped; a scenario asked for that does not exist
+# is reported MISSING below before molecule runs, and every other line (and molecule's rc) is kept.
+noise=()
+if [ ! -e extensions/molecule/default/molecule.yml ]; then
+    noise=(-e "CRITICAL 'extensions/molecule/default/molecule.yml' glob failed.  Exiting.")
+fi
+# Keeps every line but the noise above, as molecule writes it; never fails (no line left is fine).
+filter() { if [ ${#noise[@]} -gt 0 ]; then grep --line-buffered -v -x -F "${noise[@]}" || true; else cat; fi; }
+
 logs=$root/.cache/molecule
 mkdir -p "$logs"
 summary=() failed=0
@@ -45,7 +57,7 @@ for scenario in "${scenarios[@]}"; do
     echo "=== molecule $command -s $scenario"
     log=$logs/${scenario//\//_}.log
     t0=$SECONDS
-    molecule "$command" -s "$scenario" 2>&1 | tee "$log"
+    molecule "$command" -s "$scenario" 2>&1 | filter | tee "$log"
     rc=${PIPESTATUS[0]}
     elapsed=$((SECONDS - t0))
     if [ "$rc" -eq 0 ]; then

@@ -4,7 +4,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(unit target-python sanity lint molecule)
+[ ${#stages[@]} -gt 0 ] || stages=(unit target-python sanity lint artifact molecule)
 
 scripts/bootstrap.sh --hosts || { echo "bootstrap failed"; echo "0 passed, 1 failed"; exit 1; }
 export PATH="$PWD/.venv/bin:$PATH"
@@ -27,6 +27,7 @@ for stage in "${stages[@]}"; do
         target-python) run_stage target-python scripts/target-python.sh ;;
         sanity) run_stage sanity scripts/sanity.sh ;;
         lint) run_stage lint ansible-lint --profile production ;;
+        artifact) run_stage artifact scripts/artifact-test.sh ;;
         molecule) run_stage molecule scripts/molecule.sh ;;
         *) echo "unknown stage $stage"; failed=$((failed + 1)) ;;
     esac

@@ -10,14 +10,18 @@ every host as ``appspec_deployment`` (see docs/variables.md for its fields), aft
 Who moves the revision to the hosts (``revision_download``): ``controller`` uploads the archive it
 resolved; ``host`` gives the hosts a URL to download it from themselves (``download_url``), an
 ``http(s)://`` revision as given or a presigned S3 URL, verified on each host against the pinned sha256.
+
+One deployment id per deployment, even when AWX slices the job: each slice is a run of its own that
+plans for its own hosts, so the slices derive the id from what they share (:func:`deployment_ids`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import typing as t
 
-from ansible_collections.appspec.deploy.plugins.module_utils._layout import check_id, deployment_group_id
+from ansible_collections.appspec.deploy.plugins.module_utils._layout import _DEPLOYMENT_ID_ALPHABET, check_id, deployment_group_id
 from ansible_collections.appspec.deploy.plugins.plugin_utils._deployment import (
     DeploymentConfigError,
     new_deployment_id,
@@ -98,17 +102,45 @@ def download_url(options: t.Mapping[str, t.Any], resolved: t.Optional[Resolved])
                       region=options.get("s3_region"))
 
 
+def _derived_id(*parts: str) -> str:
+    """An id in CodeDeploy's form (``d-`` and nine of A-Z0-9) that is the same wherever ``parts`` are."""
+    number = int.from_bytes(hashlib.sha256("\0".join(parts).encode("utf-8")).digest(), "big")
+    characters = []
+    for dummy in range(9):
+        number, index = divmod(number, len(_DEPLOYMENT_ID_ALPHABET))
+        characters.append(_DEPLOYMENT_ID_ALPHABET[index])
+    return "d-" + "".join(characters)
+
+
+def deployment_ids(options: t.Mapping[str, t.Any]) -> t.Tuple[str, str]:
+    """The deployment id and the id of its automatic rollback.
+
+    ``appspec_deployment_id`` wins (the rollback id is then new). Else, in an AWX workflow job (a sliced
+    job is one, its slices the workflow's jobs), both are derived from what every slice of one job shares
+    and other jobs of the workflow do not: the workflow job, the job template, the application, the
+    deployment group and the revision as given. The slices, each planning on its own, so make ONE
+    deployment; a deploy and a rollback job template in one workflow still make two. Else both are new.
+    """
+    if options["deployment_id"]:
+        return options["deployment_id"], new_deployment_id()
+    if options.get("workflow_job_id"):
+        shared = ("awx", options["workflow_job_id"], options.get("job_template_id") or "",
+                  options["application_name"], options["deployment_group_name"], options["revision"] or "")
+        return _derived_id(*shared), _derived_id("rollback", *shared)
+    return new_deployment_id(), new_deployment_id()
+
+
 def plan_deployment(options: t.Mapping[str, t.Any], hosts: t.Sequence[str],
                     resolved: t.Optional[Resolved]) -> t.Dict[str, t.Any]:
     """The record for ``hosts``; ``options`` as :func:`settle_defaults` returns them, ``resolved`` the
     revision resolved on the controller (None: not looked at)."""
     health = plan_health(options["deployment_config"], len(hosts))
     application, group = options["application_name"], options["deployment_group_name"]
-    deployment_id = options["deployment_id"] or new_deployment_id()
+    deployment_id, rollback_deployment_id = deployment_ids(options)
     check_id(deployment_id, "deployment_id")
     return {
         "deployment_id": deployment_id,
-        "rollback_deployment_id": new_deployment_id(),
+        "rollback_deployment_id": rollback_deployment_id,
         "application_name": application,
         "deployment_group_name": group,
         "deployment_group_id": options["deployment_group_id"] or deployment_group_id(application, group),

@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: appspec.deploy contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The playbook variable contract: every ``appspec_*`` variable (docs/variables.md), in ONE place.
+"""The playbook variable contract: every ``appspec_*`` variable (docs/variables.md), in ONE place,
+and the variables of AWX / Automation Controller the plan reads.
 
 ``deployment_plan`` reports the ``appspec_*`` variables it sees that are not in the contract (a typo
 must not pass unnoticed), and converts the values of the ones it takes itself: the role passes them as
@@ -64,6 +65,10 @@ VARIABLES = {
     "appspec_strict_variables": Variable("strict_variables", "bool", False),
     "appspec_validate_revision": Variable(),
     "appspec_rollback_target": Variable(),
+    # Set by AWX for every job of a workflow job, the slices of a sliced job included (docs/awx.md):
+    # the slices derive one deployment id from them (_plan.deployment_ids).
+    "awx_workflow_job_id": Variable("workflow_job_id", default=""),
+    "awx_job_template_id": Variable("job_template_id", default=""),
 }  # type: t.Dict[str, Variable]
 # Set by the playbooks themselves for every host (the deployment record), never by users.
 SET_BY_PLAYBOOKS = ("appspec_deployment",)

@@ -10,6 +10,7 @@ directory); a presigned S3 URL is then fetched and staged the way a host does it
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tarfile
 import urllib.parse
@@ -169,3 +170,32 @@ def test_a_rollback_plan_needs_no_revision_but_an_application_name():
     assert (fleet["revision"], fleet["application_name"], fleet["release_root"]) == ("", "shop", "")
     record = plan_deployment(fleet, ["web1", "web2"], None)
     assert (record["application_name"], record["revision"], record["archive"]) == ("shop", "", None)
+
+
+def slice_plan(hosts, **given):
+    """The plan one slice of a sliced AWX job makes for its own hosts (a rollback plan: nothing to resolve)."""
+    given = dict(dict(application_name="shop", revision="s3://b/shop.zip", resolve=False), **given)
+    return plan_deployment(settle(hosts, **given), hosts, None)
+
+
+def test_the_slices_of_an_awx_job_make_one_deployment_id():
+    """Issue 13.2: every slice gets the same extra vars, awx_workflow_job_id among them, and its own hosts."""
+    awx = dict(workflow_job_id=42, job_template_id="7")  # AWX passes numbers; survey-style text is the same
+    first, second = slice_plan(["web1", "web2"], **awx), slice_plan(["web3"], workflow_job_id="42", job_template_id=7)
+    assert first["deployment_id"] == second["deployment_id"]
+    assert first["rollback_deployment_id"] == second["rollback_deployment_id"] != first["deployment_id"]
+    for record in (first, second):
+        assert re.match(r"^d-[A-Z0-9]{9}$", record["deployment_id"]) and re.match(r"^d-[A-Z0-9]{9}$", record["rollback_deployment_id"])
+    # Another workflow, another job template of the same workflow (a rollback after a deploy), another
+    # application or group or revision launched by the same workflow: another deployment.
+    others = [dict(awx, workflow_job_id=43), dict(awx, job_template_id=8), dict(awx, application_name="other"),
+              dict(awx, deployment_group_name="blue"), dict(awx, revision="s3://b/shop-2.zip")]
+    ids = {slice_plan(["web1"], **given)["deployment_id"] for given in others}
+    assert len(ids) == len(others) and first["deployment_id"] not in ids
+
+
+def test_an_explicit_deployment_id_wins_and_without_a_workflow_every_run_is_new():
+    chosen = slice_plan(["web1"], deployment_id="d-CHOSEN001", workflow_job_id="42")
+    assert chosen["deployment_id"] == "d-CHOSEN001" and chosen["rollback_deployment_id"] != "d-CHOSEN001"
+    alone = [slice_plan(["web1"], workflow_job_id=value) for value in ("", None)]
+    assert alone[0]["deployment_id"] != alone[1]["deployment_id"]

@@ -21,11 +21,11 @@ from ansible_collections.appspec.deploy.plugins.plugin_utils._variables import (
 
 
 def documented_variables():
-    """The names of the contract table of docs/variables.md (the rows before the next section)."""
+    """The names of the contract table of docs/variables.md (the rows before the next section), AWX's included."""
     with open(os.path.join(REPO, "docs", "variables.md")) as handle:
         text = handle.read()
     section = text.split("## The playbook contract", 1)[1].split("\n#", 1)[0]
-    return re.findall(r"^\| `(appspec_[a-z0-9_]+)` \|", section, re.M)
+    return re.findall(r"^\| `((?:appspec|awx)_[a-z0-9_]+)` \|", section, re.M)
 
 
 def test_the_known_variables_are_the_documented_table():
