@@ -5,7 +5,12 @@
 
 Every entry of the archive is checked *before* a single byte is written:
 
-* names: no absolute paths, no ``..`` components, no NUL bytes, no duplicates;
+* the archive itself: a gzip stream is read to its end (so its CRC is checked), a tar header with a
+  bad checksum or cut short is refused, and so is anything but zeros after the end-of-archive blocks
+  (Python's tarfile would silently stop there and drop the entries after it);
+* names: no absolute paths, no ``..`` components, no control characters (``\\x00``-``\\x1f``,
+  ``\\x7f``: a newline would corrupt the line-based cleanup list), no more than ``MAX_PATH_DEPTH``
+  components, no duplicates;
 * entry types: regular files, directories, symlinks and (tar) hardlinks only; devices, fifos and
   unknown types are refused;
 * symlinks must resolve inside the archive (following other symlinks of the archive), no entry may
@@ -22,9 +27,10 @@ CodeDeploy agent does.
 
 from __future__ import annotations
 
+import contextlib
+import gzip
 import os
 import re
-import shutil
 import stat
 import tarfile
 import tempfile
@@ -40,6 +46,10 @@ DEFAULT_MAX_ENTRIES = 1000000
 _BLOCK = 4096
 _COPY_CHUNK = 1024 * 1024
 _MAX_SYMLINK_DEPTH = 40
+# Path components an entry may have: far beyond real revisions, and small enough that no path nears
+# PATH_MAX (4096) with short names, nor any tool that walks the tree by recursion (Python < 3.12).
+MAX_PATH_DEPTH = 128
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _APPSPEC_NAME = re.compile(r"appspec", re.I)
 
 FILE, DIR, SYMLINK, HARDLINK = "file", "dir", "symlink", "hardlink"
@@ -131,8 +141,8 @@ def detect_bundle_type(path: str) -> str:
 
 def _clean_name(raw: str) -> str:
     """Normalise an archive member name, refusing absolute paths and ``..``."""
-    if "\x00" in raw:
-        raise ArchiveError("archive entry %r holds a NUL byte" % raw, archive_entry=raw)
+    if _CONTROL.search(raw):
+        raise ArchiveError("archive entry %r has a control character in its name" % raw, archive_entry=raw)
     if raw.startswith("/") or raw.startswith("\\") or re.match(r"^[A-Za-z]:[\\/]", raw):
         raise ArchiveError("archive entry %r has an absolute path" % raw, archive_entry=raw)
     parts = [p for p in re.split(r"[/\\]", raw) if p not in ("", ".")]
@@ -171,6 +181,9 @@ class _Checker:
         if len(self.entries) >= self.max_entries:
             raise ArchiveError("archive holds more than %d entries" % self.max_entries)
         parts = path.split("/")
+        if len(parts) > MAX_PATH_DEPTH:
+            raise ArchiveError("archive entry %r is %d directories deep, more than the limit of %d"
+                               % (raw, len(parts), MAX_PATH_DEPTH), archive_entry=raw, limit=MAX_PATH_DEPTH)
         for depth in range(1, len(parts)):
             parent = "/".join(parts[:depth])
             have = self.kinds.get(parent)
@@ -300,9 +313,45 @@ def _zip_mtime(info: zipfile.ZipInfo) -> float:
         return time.time()
 
 
-def _open_tar(path: str, bundle_type: str, stream: bool) -> tarfile.TarFile:
-    mode = ("r|gz" if stream else "r:gz") if bundle_type == "tgz" else ("r|" if stream else "r:")
-    return tarfile.open(path, mode)  # pylint: disable=consider-using-with
+# Module-level names: the overridden method's parameter is called ``tarfile``, as in the standard library.
+_InvalidHeaderError = tarfile.InvalidHeaderError
+_TruncatedHeaderError = tarfile.TruncatedHeaderError
+_TarReadError = tarfile.ReadError
+
+
+class _StrictTarInfo(tarfile.TarInfo):
+    """Refuses the headers tarfile would take for the end of the archive, dropping what follows."""
+
+    @classmethod
+    def fromtarfile(cls, tarfile: t.Any) -> t.Any:  # pylint: disable=redefined-outer-name
+        try:
+            return super().fromtarfile(tarfile)
+        except _InvalidHeaderError as err:
+            raise _TarReadError("damaged header at offset %d (%s)" % (tarfile.offset, err))
+        except _TruncatedHeaderError as err:
+            raise _TarReadError("archive is truncated at offset %d (%s)" % (tarfile.offset, err))
+
+
+@contextlib.contextmanager
+def _open_tar(path: str, bundle_type: str, stream: bool) -> t.Iterator[tarfile.TarFile]:
+    # gzip.GzipFile, not tarfile's own "r|gz" stream: only GzipFile checks the CRC and length at the end.
+    with contextlib.ExitStack() as stack:
+        fileobj = stack.enter_context(gzip.GzipFile(path, "rb")) if bundle_type == "tgz" \
+            else stack.enter_context(open(path, "rb"))
+        yield stack.enter_context(tarfile.open(fileobj=fileobj, mode="r|" if stream else "r:",
+                                               tarinfo=_StrictTarInfo))
+
+
+def _check_tar_end(archive: tarfile.TarFile) -> None:
+    """Read past the end-of-archive blocks to the real end: only zeros may follow, and a gzip
+    stream is checked (CRC, length) when its end is read."""
+    while True:
+        chunk = archive.fileobj.read(_COPY_CHUNK)  # type: ignore[union-attr]
+        if not chunk:
+            return
+        if chunk.strip(b"\x00"):
+            raise ArchiveError("archive has data after the end of the tar archive at offset %d "
+                               "(a damaged header, or archives joined together)" % archive.offset)
 
 
 def plan_archive(path: str, *, bundle_type: t.Optional[str] = None, max_size: t.Optional[int] = None,
@@ -335,6 +384,7 @@ def plan_archive(path: str, *, bundle_type: t.Optional[str] = None, max_size: t.
                     if bundle_type == "tar" and kind == FILE and not member.issparse() and checker.entries \
                             and checker.entries[-1].index == index:
                         checker.entries[-1].offset = member.offset_data
+                _check_tar_end(archive)
         else:
             raise ArchiveError("unsupported bundle type %r (expected one of %s)" % (bundle_type, ", ".join(BUNDLE_TYPES)))
     except (tarfile.TarError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as err:
@@ -358,25 +408,75 @@ def disk_free(path: str) -> int:
     return st.f_bavail * st.f_frsize
 
 
+def walk_tree(top: str) -> t.Iterator[t.Tuple[str, t.List[str], t.List[str]]]:
+    """``os.walk(top)`` (top-down, symlinks not followed, unreadable dirs skipped) on a stack of its own:
+    os.walk recurses once per level before Python 3.12, so a deep tree raised RecursionError."""
+    stack = [top]
+    while stack:
+        here = stack.pop()
+        try:
+            with os.scandir(here) as listing:
+                entries = list(listing)
+        except OSError:
+            continue
+        dirs, files = [], []  # type: t.List[str], t.List[str]
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                is_dir = False
+            (dirs if is_dir else files).append(entry.name)
+        yield here, dirs, files
+        # Children in reverse on the stack: the caller's (possibly pruned) ``dirs`` are visited in order.
+        stack.extend(os.path.join(here, name) for name in reversed(dirs) if not os.path.islink(os.path.join(here, name)))
+
+
+def _writable_dir(path: str) -> None:
+    try:
+        os.chmod(path, 0o700)
+    except OSError:
+        pass
+
+
 def remove_tree(path: str) -> None:
-    """``rm -rf`` that also copes with read-only directories; never follows symlinks."""
+    """``rm -rf`` that also copes with read-only directories; never follows symlinks.
+
+    Depth-first on a stack of its own: shutil.rmtree recurses once per level before Python 3.12.
+    """
     if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
         os.unlink(path)
         return
     if not os.path.lexists(path):
         return
-
-    def _onerror(func: t.Callable[..., t.Any], failed: str, _exc: t.Any) -> None:
-        parent = os.path.dirname(failed)
+    stack = [path]
+    while stack:
+        here = stack[-1]
         try:
-            os.chmod(parent, 0o700)
-            if os.path.isdir(failed) and not os.path.islink(failed):
-                os.chmod(failed, 0o700)
-        except OSError:
-            pass
-        func(failed)
+            with os.scandir(here) as listing:
+                entries = list(listing)
+        except PermissionError:
+            _writable_dir(here)
+            with os.scandir(here) as listing:
+                entries = list(listing)
+        subdirs = [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+        if subdirs:
+            _writable_dir(here)
+            stack.extend(subdirs)  # ``here`` is listed again once they are gone
+            continue
+        for entry in entries:
+            _remove_entry(entry.path, os.unlink)
+        _remove_entry(here, os.rmdir)
+        stack.pop()
 
-    shutil.rmtree(path, onerror=_onerror)  # pylint: disable=deprecated-argument
+
+def _remove_entry(path: str, remove: t.Callable[[str], None]) -> None:
+    try:
+        remove(path)
+    except FileNotFoundError:
+        pass
+    except PermissionError:
+        _writable_dir(os.path.dirname(path))  # a read-only parent: ours to delete all the same
+        remove(path)
 
 
 def _copy_exact(src: t.IO[bytes], dst: int, size: int, name: str) -> None:
@@ -471,10 +571,11 @@ def _materialise(path: str, plan: Plan, root: str) -> None:
                             and not member.issparse() else None
                         _handle(index, member.name, lambda member=member: archive.extractfile(member),  # type: ignore[misc]
                                 raw)
+                    _check_tar_end(archive)
             finally:
                 if raw_fd is not None:
                     os.close(raw_fd)
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, ValueError) as err:
+    except (tarfile.TarError, zipfile.BadZipFile, gzip.BadGzipFile, EOFError, ValueError) as err:
         raise ArchiveError("cannot read %s archive %s: %s" % (plan.bundle_type, path, err))
     _finish_tree(plan, root, dirs)
 

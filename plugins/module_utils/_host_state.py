@@ -50,6 +50,9 @@ class GroupState:
     """See the module docstring."""
 
     def __init__(self, root_dir: str, group_id: str, release_root: t.Optional[str] = None) -> None:
+        if release_root and not os.path.isabs(release_root):
+            # A relative release root would land wherever the module happens to run.
+            raise DeployError("release_root must be an absolute path, not %r" % release_root)
         self.root = DeploymentRoot(root_dir)
         self.group_id = check_id(group_id, "deployment group id")
         self.release_root = release_root or None

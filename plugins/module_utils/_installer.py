@@ -35,6 +35,7 @@ import tempfile
 import typing as t
 
 from ansible_collections.appspec.deploy.plugins.module_utils import _permissions
+from ansible_collections.appspec.deploy.plugins.module_utils._archive import remove_tree, walk_tree
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 from ansible_collections.appspec.deploy.plugins.module_utils._fileutil import atomic_write_text, read_text
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot
@@ -162,7 +163,7 @@ def expand_files(archive_dir: str, files: t.Optional[t.List[t.Dict[str, t.Any]]]
         st = os.lstat(src)
         if stat.S_ISDIR(st.st_mode):
             result.extend((None, d, "mkdir") for d in _missing_ancestors(dest))
-            for dirpath, dirnames, filenames in os.walk(src):
+            for dirpath, dirnames, filenames in walk_tree(src):
                 dirnames.sort()
                 rel_dir = os.path.relpath(dirpath, src)
                 target_dir = dest if rel_dir == "." else os.path.join(dest, rel_dir)
@@ -399,7 +400,7 @@ def _drifted(src: str, dest: str, rule: t.Optional[_permissions.PermissionRule])
 
 def _foreign_content(directory: str, ours: t.Set[str]) -> t.List[str]:
     found = []
-    for dirpath, dirnames, filenames in os.walk(directory):
+    for dirpath, dirnames, filenames in walk_tree(directory):
         for name in dirnames + filenames:
             path = os.path.join(dirpath, name)
             if path not in ours:
@@ -528,7 +529,7 @@ def install_revision(
                 os.chown(entry.dest, st.st_uid, st.st_gid)
         else:
             if entry.replace_dir and os.path.isdir(entry.dest) and not os.path.islink(entry.dest):
-                shutil.rmtree(entry.dest)
+                remove_tree(entry.dest)
             if entry.action == "symlink":
                 _link_into_place(entry.src or "", entry.dest)
             else:

@@ -37,7 +37,7 @@ DEFAULT_ROOT_DIR = "/opt/codedeploy-agent/deployment-root"
 # Fixed namespace so that the same application and group always give the same group id.
 _GROUP_NAMESPACE = uuid.UUID("6f1c2d4e-8a7b-4c3d-9e0f-a1b2c3d4e5f6")
 _DEPLOYMENT_ID_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def deployment_group_id(application_name: str, deployment_group_name: str) -> str:
@@ -69,7 +69,8 @@ def identity_argument_spec(*required: str) -> t.Dict[str, t.Dict[str, t.Any]]:
 
 def check_id(value: str, what: str) -> str:
     """Refuse ids that could escape the layout (``..``, ``/``) before they become paths."""
-    if not _SAFE_ID.match(value or "") or value in (".", ".."):
+    # fullmatch: '$' would also match before a trailing newline ("d-1\n").
+    if not _SAFE_ID.fullmatch(value or "") or value in (".", ".."):
         raise DeployError("%s %r may only hold letters, digits, '.', '_' and '-'" % (what, value))
     return value
 
@@ -78,6 +79,9 @@ class DeploymentRoot:
     """Paths and records under one ``root_dir``."""
 
     def __init__(self, root_dir: str = DEFAULT_ROOT_DIR) -> None:
+        # A relative root would land wherever the module happens to run (a checkout's playbooks/).
+        if not os.path.isabs(root_dir or ""):
+            raise DeployError("root_dir must be an absolute path, not %r" % root_dir)
         self.root_dir = root_dir
 
     @property

@@ -49,6 +49,7 @@ import time
 import typing as t
 
 from ansible_collections.appspec.deploy.plugins.module_utils import _permissions
+from ansible_collections.appspec.deploy.plugins.module_utils._archive import remove_tree, walk_tree
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 from ansible_collections.appspec.deploy.plugins.module_utils._installer import _appspec_dict, expand_files, files_equal
 from ansible_collections.appspec.deploy.plugins.module_utils._fileutil import atomic_write_text, read_text, replace_symlink
@@ -261,7 +262,7 @@ class ReleaseRoot:
         archive = os.path.abspath(archive_dir)
         if not os.path.isdir(archive):
             raise DeployError("revision directory %s does not exist" % archive_dir)
-        for dirpath, dirnames, filenames in os.walk(archive):
+        for dirpath, dirnames, filenames in walk_tree(archive):
             dirnames.sort()
             keep = []
             for name in dirnames:
@@ -338,7 +339,7 @@ class ReleaseRoot:
             tick("discarded-unfinished")
         staging = os.path.join(self.releases_dir, ".%s.new-%d" % (deployment_id, os.getpid()))
         if os.path.lexists(staging):
-            shutil.rmtree(staging)
+            remove_tree(staging)
         os.mkdir(staging, 0o755)
         with open(os.path.join(staging, UNFINISHED_MARKER), "w", encoding="utf-8") as handle:
             handle.write("%s %d\n" % (deployment_id, os.getpid()))
@@ -426,13 +427,13 @@ class ReleaseRoot:
         if not os.path.lexists(shared):
             os.makedirs(os.path.dirname(shared), mode=0o755, exist_ok=True)
             if os.path.isdir(inside) and not os.path.islink(inside):
-                shutil.copytree(inside, shared, symlinks=True)
+                _copy_tree(inside, shared)
             elif os.path.lexists(inside):
                 shutil.copy2(inside, shared, follow_symlinks=False)
             else:
                 os.mkdir(shared, 0o755)
         if os.path.isdir(inside) and not os.path.islink(inside):
-            shutil.rmtree(inside)
+            remove_tree(inside)
         elif os.path.lexists(inside):
             os.unlink(inside)
         parent = os.path.dirname(inside)
@@ -443,9 +444,9 @@ class ReleaseRoot:
         """Rename away (the release disappears at once), then delete."""
         aside = os.path.join(self.releases_dir, ".%s.delete-%d" % (os.path.basename(path), os.getpid()))
         if os.path.lexists(aside):
-            shutil.rmtree(aside)
+            remove_tree(aside)
         os.rename(path, aside)
-        shutil.rmtree(aside)
+        remove_tree(aside)
 
     # ----------------------------------------------------------------- switch, mark, rollback
     def switch(self, deployment_id: str, *, check_mode: bool = False, checkpoint: Checkpoint = None) -> t.Dict[str, t.Any]:
@@ -536,7 +537,7 @@ class ReleaseRoot:
             if pid != os.getpid() and _pid_alive(pid):
                 continue
             try:
-                shutil.rmtree(leftover)
+                remove_tree(leftover)
                 result["changed"] = True
             except OSError as err:
                 result["warnings"].append("could not remove %s: %s" % (leftover, err))
@@ -571,6 +572,29 @@ def _linkable(src: str, previous: str, rule: t.Optional[_permissions.PermissionR
         if (b.st_uid, b.st_gid) != (want_uid, want_gid):
             return False
     return files_equal(src, previous)
+
+
+def _copy_tree(src: str, dest: str) -> None:
+    """``shutil.copytree(src, dest, symlinks=True)`` without recursion: it recurses once per level
+    before Python 3.12, and a deep revision raised RecursionError."""
+    os.mkdir(dest, 0o700)
+    dirs = [(src, dest)]
+    for here, subdirs, files in walk_tree(src):
+        rel = os.path.relpath(here, src)
+        target_dir = dest if rel == "." else os.path.join(dest, rel)
+        for name in subdirs + files:
+            source = os.path.join(here, name)
+            target = os.path.join(target_dir, name)
+            if os.path.islink(source):
+                os.symlink(os.readlink(source), target)
+            elif os.path.isdir(source):
+                os.mkdir(target, 0o700)
+                dirs.append((source, target))
+            else:
+                shutil.copy2(source, target)
+    # Deepest first, so a read-only directory is made so after its content.
+    for source, target in reversed(dirs):
+        shutil.copystat(source, target)
 
 
 def _fsync_dir(path: str) -> None:

@@ -198,7 +198,7 @@ def _clone_tree(src: str, dest: str) -> None:
     """Recreate ``src`` at ``dest`` (which must not exist) with hard links to its files."""
     os.mkdir(dest, 0o700)
     dir_modes = [(dest, os.stat(src).st_mode & 0o7777)]
-    for here, dirs, files in os.walk(src):
+    for here, dirs, files in _archive.walk_tree(src):  # os.walk recurses on depth before Python 3.12
         rel = os.path.relpath(here, src)
         target_dir = dest if rel == "." else os.path.join(dest, rel)
         for name in dirs + files:

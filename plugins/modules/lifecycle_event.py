@@ -620,6 +620,8 @@ def run(params: t.Dict[str, t.Any], check_mode: bool, consume_upload: bool = Fal
     """
     if params["output_tail_bytes"] < 0:
         raise DeployError("output_tail_bytes must be 0 or more, got %d" % params["output_tail_bytes"])
+    if params["keep_releases"] < 1:  # refused before anything runs, not when pruning at the end
+        raise DeployError("keep_releases must be at least 1, got %d" % params["keep_releases"])
     gid = params["deployment_group_id"] or deployment_group_id(params["application_name"], params["deployment_group_name"])
     if params["rollback"]:
         params = dict(params, release_root=_rollback_release_root(params, gid))

@@ -57,6 +57,8 @@ _TAG_FLOAT = "tag:yaml.org,2002:float"
 _TAG_BOOL = "tag:yaml.org,2002:bool"
 _TAG_MERGE = "tag:yaml.org,2002:merge"
 _MAX_NODES = 100000  # alias bombs ("billion laughs") stop here
+# Hosts keep installed paths one per line (the cleanup list): a newline in a path would add a line of its own.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 _Pos = t.Tuple[t.Optional[int], t.Optional[int]]
 _Node = t.Any  # a yaml.Node
@@ -300,6 +302,21 @@ class _Checker:
             return None
         return value
 
+    def no_control(self, value: str, path: str, node: _Node) -> bool:
+        """False, with an error, when a path ``value`` holds a control character (newline, tab, NUL...)."""
+        found = _CONTROL.search(value)
+        if found is None:
+            return True
+        self.error(path, node, "%r contains the control character %r: paths may not hold control characters"
+                   % (value, found.group()))
+        return False
+
+    def path(self, node: t.Optional[_Node], path: str, parent: t.Optional[_Node] = None, *,
+             required: bool = True) -> t.Optional[str]:
+        """A string naming a file (see :meth:`string`) without control characters, or None."""
+        value = self.string(node, path, parent, required=required)
+        return value if value is not None and self.no_control(value, path, node) else None
+
     def unknown_keys(self, entries: t.Dict[str, _Entry], known: t.Sequence[str], path: str,
                      what: str) -> None:
         lowered = {k.lower(): k for k in known}
@@ -388,8 +405,8 @@ def _check_files(ck: _Checker, root: t.Dict[str, _Entry]) -> t.List[t.Dict[str, 
     for path, item, fields in _section_entries(ck, root, "files", "a list of {source, destination}",
                                                "source and destination", _FILE_KEYS):
         src_entry, dst_entry = fields.get("source"), fields.get("destination")
-        source = ck.string(src_entry.value if src_entry else None, path + ".source", item)
-        destination = ck.string(dst_entry.value if dst_entry else None, path + ".destination", item)
+        source = ck.path(src_entry.value if src_entry else None, path + ".source", item)
+        destination = ck.path(dst_entry.value if dst_entry else None, path + ".destination", item)
         if source is not None:
             ck.inside_revision(source, path + ".source", src_entry.value)
         if destination is not None and not destination.startswith("/"):
@@ -506,17 +523,18 @@ def _check_context(ck: _Checker, node: _Node, path: str) -> t.Optional[t.Dict[st
     return values
 
 
-def _string_list(ck: _Checker, node: _Node, path: str, what: str) -> t.List[str]:
-    """A list of strings; a single string is accepted with a warning (the agent needs a list)."""
+def _string_list(ck: _Checker, node: _Node, path: str, what: str, *, paths: bool = False) -> t.List[str]:
+    """A list of strings (``paths``: without control characters); a single string is accepted with a
+    warning (the agent needs a list)."""
     if _is_null(node):
         return []
     if isinstance(node, yaml.ScalarNode) and node.tag == _TAG_STR:
         ck.warn(path, node, "is a single string: the CodeDeploy agent needs a list, write [%s]" % node.value)
-        return [node.value]
+        return [node.value] if not paths or ck.no_control(node.value, path, node) else []
     items = ck.sequence(node, path, what)
     result = []
     for index, item in enumerate(items or []):
-        value = ck.string(item, "%s[%d]" % (path, index))
+        value = (ck.path if paths else ck.string)(item, "%s[%d]" % (path, index))
         if value is not None:
             result.append(value)
     return result
@@ -531,13 +549,13 @@ def _check_permissions(ck: _Checker, root: t.Dict[str, _Entry]) -> t.List[t.Dict
             found = fields.get(key)
             return found.value if found else None
 
-        obj = ck.string(value("object"), path + ".object", item)
+        obj = ck.path(value("object"), path + ".object", item)
         if obj is not None and not obj.startswith("/"):
             ck.error(path + ".object", value("object"), "must be an absolute path on the host, not %r" % obj)
         pattern = "**"
         if not _is_null(value("pattern")):
-            pattern = ck.string(value("pattern"), path + ".pattern", item) or "**"
-        excepts = _string_list(ck, value("except"), path + ".except", "a list of patterns")
+            pattern = ck.path(value("pattern"), path + ".pattern", item) or "**"
+        excepts = _string_list(ck, value("except"), path + ".except", "a list of patterns", paths=True)
         owner = ck.string(value("owner"), path + ".owner", item, required=False)
         group = ck.string(value("group"), path + ".group", item, required=False)
         mode = _check_mode(ck, value("mode"), path + ".mode")
@@ -595,7 +613,7 @@ def _check_script(ck: _Checker, node: _Node, path: str) -> t.Optional[t.Dict[str
         return None
     ck.unknown_keys(fields, _SCRIPT_KEYS, path, "a hook script")
     entry = fields.get("location")
-    location = ck.string(entry.value if entry else None, path + ".location", node)
+    location = ck.path(entry.value if entry else None, path + ".location", node)
     if location is not None:
         ck.inside_revision(location, path + ".location", entry.value)
         if location.startswith("/"):

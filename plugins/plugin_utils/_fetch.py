@@ -162,7 +162,7 @@ def _git_remote(url: str) -> str:
 
 def resolve_git_ref(url: str, ref: t.Optional[str]) -> t.Optional[str]:
     """The commit a ref names on the remote (``git ls-remote``), or None when it cannot be told that way."""
-    if ref and _COMMIT.match(ref):
+    if ref and _COMMIT.fullmatch(ref):
         return ref
     wanted = ref or "HEAD"
     out = _git(["ls-remote", "--", _git_remote(url), wanted, wanted + "^{}"])

@@ -130,6 +130,17 @@ def deployment_ids(options: t.Mapping[str, t.Any]) -> t.Tuple[str, str]:
     return new_deployment_id(), new_deployment_id()
 
 
+def check_roots(options: t.Mapping[str, t.Any]) -> None:
+    """Refuse a relative ``root_dir`` or ``release_root``: on a host it would land wherever the module runs.
+
+    '~' is taken: the modules' options are of type path, which expands it on the host.
+    """
+    for option in ("root_dir", "release_root"):
+        value = options[option]
+        if value and not value.startswith(("/", "~")):
+            raise DeploymentConfigError("appspec_%s must be an absolute path on the hosts, not %r" % (option, value))
+
+
 def plan_deployment(options: t.Mapping[str, t.Any], hosts: t.Sequence[str],
                     resolved: t.Optional[Resolved]) -> t.Dict[str, t.Any]:
     """The record for ``hosts``; ``options`` as :func:`settle_defaults` returns them, ``resolved`` the
@@ -138,6 +149,7 @@ def plan_deployment(options: t.Mapping[str, t.Any], hosts: t.Sequence[str],
     application, group = options["application_name"], options["deployment_group_name"]
     deployment_id, rollback_deployment_id = deployment_ids(options)
     check_id(deployment_id, "deployment_id")
+    check_roots(options)
     return {
         "deployment_id": deployment_id,
         "rollback_deployment_id": rollback_deployment_id,

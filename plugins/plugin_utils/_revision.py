@@ -210,13 +210,16 @@ def check_archive(path: str, max_unpacked_size: t.Optional[int] = None, allow_se
 
 
 def appspec_from_archive(path: str, appspec_filename: t.Optional[str] = None, *,
-                         max_unpacked_size: t.Optional[int] = None, allow_setuid: bool = False) -> ParsedAppSpec:
+                         max_unpacked_size: t.Optional[int] = None, allow_setuid: bool = False,
+                         shown: t.Optional[str] = None) -> ParsedAppSpec:
     """Parse the AppSpec inside an archive without unpacking it.
 
     The whole archive is checked first as a host checks it before writing anything (paths, links,
     devices, size), so a revision a host would refuse is refused here, before any host is touched.
+    Errors name ``shown`` (the revision the user gave; default ``path``), never a cache file.
     """
-    plan = check_archive(path, max_unpacked_size, allow_setuid)
+    shown = shown or path
+    plan = check_archive(path, max_unpacked_size, allow_setuid, shown=shown)
     prefix = plan.hoist + "/" if plan.hoist else ""
     entries = dict((entry.path, entry) for entry in plan.entries)
     for name in appspec_candidates(appspec_filename):
@@ -224,10 +227,10 @@ def appspec_from_archive(path: str, appspec_filename: t.Optional[str] = None, *,
         if entry is None:
             continue
         if entry.size > MAX_APPSPEC_BYTES:
-            raise RevisionError("AppSpec file %s in %s is larger than %d bytes" % (name, path, MAX_APPSPEC_BYTES))
-        return parse_appspec_bytes(_read_entry(path, plan.bundle_type, entry.index), "%s:%s" % (path, prefix + name))
+            raise RevisionError("AppSpec file %s in %s is larger than %d bytes" % (name, shown, MAX_APPSPEC_BYTES))
+        return parse_appspec_bytes(_read_entry(path, plan.bundle_type, entry.index), "%s:%s" % (shown, prefix + name))
     raise RevisionError("no AppSpec file at the root of the revision %s: looked for %s"
-                        % (path, ", ".join(appspec_candidates(appspec_filename))))
+                        % (shown, ", ".join(appspec_candidates(appspec_filename))))
 
 
 def resolve_local(path: str, *, appspec_filename: t.Optional[str] = None, sha256: t.Optional[str] = None,
@@ -304,7 +307,7 @@ def resolve_remote(kind: str, revision: str, *, sha256: t.Optional[str] = None,
         finally:
             _archive.remove_tree(work)
     parsed = appspec or appspec_from_archive(path, appspec_filename, max_unpacked_size=max_unpacked_size,
-                                             allow_setuid=allow_setuid)
+                                             allow_setuid=allow_setuid, shown=shown)
     return Resolved(kind=kind, source=shown, path=path, sha256=os.path.basename(path), size=os.path.getsize(path),
                     appspec=parsed.check_deployable(shown, RevisionError), bundle_env=dict(meta.get("bundle_env") or {}),
                     identity=dict(meta.get("identity") or {}))

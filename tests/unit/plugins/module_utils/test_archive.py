@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
+import re
 import stat
 import tarfile
 import zipfile
 
 import pytest
 
-from ansible_collections.appspec.deploy.plugins.module_utils._archive import ArchiveError, detect_bundle_type, plan_archive, unpack_archive
+from ansible_collections.appspec.deploy.plugins.module_utils._archive import (
+    MAX_PATH_DEPTH, ArchiveError, detect_bundle_type, plan_archive, remove_tree, unpack_archive, walk_tree)
 
 APPSPEC = b"version: 0.0\nos: linux\n"
 
@@ -324,3 +327,134 @@ def test_old_v7_and_pax_tar_formats_are_read(tmp_path):
             archive.addfile(info, io.BytesIO(APPSPEC))
         assert detect_bundle_type(str(path)) == "tar"
         unpack_archive(str(path), str(tmp_path / ("out%d" % fmt)))
+
+
+# --- damaged archives, deep trees, control characters (issue 14) ---------------------------------
+
+CONTENT = BASE + [("a", "file", os.urandom(50000))] + [("later/f%d" % i, "file", b"x" * 700) for i in range(5)]
+
+
+def _expect_refused(tmp_path, archive, message):
+    (tmp_path / "deploy").mkdir(exist_ok=True)
+    with pytest.raises(ArchiveError, match=message):
+        unpack_archive(archive, str(tmp_path / "deploy" / "x"))
+    assert_nothing_left(tmp_path)
+
+
+def test_gzip_crc_error_is_refused(tmp_path):
+    raw = tmp_path / "raw.tar"
+    make_tar(raw, CONTENT)
+    archive = tmp_path / "bundle.tgz"
+    # Stored (level 0) deflate: a flipped byte in the data still inflates and only the CRC tells.
+    with gzip.GzipFile(str(archive), "wb", compresslevel=0) as out:
+        out.write(raw.read_bytes())
+    data = bytearray(archive.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    archive.write_bytes(bytes(data))
+    with pytest.raises(ArchiveError, match="CRC check failed"):
+        plan_archive(str(archive))
+    _expect_refused(tmp_path, str(archive), "CRC check failed")
+
+
+def _damage_header(data: bytes, name: str) -> bytes:
+    at = data.index(name.encode())
+    damaged = bytearray(data)
+    damaged[at + 100] ^= 0x01  # a byte of the mode field: only the checksum notices
+    return bytes(damaged)
+
+
+@pytest.mark.parametrize("fmt", ["tar", "tgz"])
+def test_tar_with_a_bad_header_checksum_is_refused(tmp_path, fmt):
+    raw = tmp_path / "raw.tar"
+    make_tar(raw, CONTENT)
+    data = _damage_header(raw.read_bytes(), "later/f2")
+    archive = tmp_path / ("bundle." + fmt)
+    archive.write_bytes(gzip.compress(data) if fmt == "tgz" else data)
+    with pytest.raises(ArchiveError, match="damaged header"):
+        plan_archive(str(archive))
+    _expect_refused(tmp_path, str(archive), "damaged header")
+
+
+@pytest.mark.parametrize("fmt", ["tar", "tgz"])
+def test_data_after_the_end_of_the_tar_is_refused(tmp_path, fmt):
+    raw = tmp_path / "raw.tar"
+    make_tar(raw, BASE)
+    data = raw.read_bytes() + raw.read_bytes()  # a second archive after the end-of-archive blocks
+    archive = tmp_path / ("bundle." + fmt)
+    archive.write_bytes(gzip.compress(data) if fmt == "tgz" else data)
+    _expect_refused(tmp_path, str(archive), "data after the end")
+
+
+def test_truncated_tar_header_is_refused(tmp_path):
+    raw = tmp_path / "raw.tar"
+    make_tar(raw, BASE + [("b", "file", b"y" * 10)])
+    data = raw.read_bytes()
+    archive = tmp_path / "bundle.tar"
+    archive.write_bytes(data[: data.index(b"b\x00") + 200])
+    _expect_refused(tmp_path, str(archive), "truncated")
+
+
+def _deep(levels: int) -> str:
+    return "/".join(["d"] * levels)
+
+
+@pytest.mark.parametrize("fmt", ["tar", "tgz", "zip"])
+def test_too_deep_entry_is_refused_before_writing(tmp_path, fmt):
+    deep = _deep(1200)
+    archive = build(tmp_path, fmt, BASE + [(deep, "dir", None), (deep + "/f", "file", b"x")])
+    _expect_refused(tmp_path, archive, r"archive entry 'd/d/d.*' is 1200 directories deep, more than the limit of 128")
+
+
+@pytest.mark.parametrize("fmt", ["tar", "zip"])
+def test_entry_at_the_depth_limit_is_unpacked(tmp_path, fmt):
+    deep = _deep(MAX_PATH_DEPTH - 1) + "/f"
+    archive = build(tmp_path, fmt, BASE + [(deep, "file", b"x")])
+    unpack_archive(archive, str(tmp_path / "deploy" / "x"))
+    assert (tmp_path / "deploy" / "x" / deep).read_bytes() == b"x"
+
+
+def test_remove_tree_handles_a_deep_read_only_tree(tmp_path):
+    top = tmp_path / "top"
+    here = make_deep_tree(str(top), 1200)
+    open(os.path.join(here, "f"), "w").close()
+    os.symlink("/", os.path.join(here, "root-link"))
+    os.chmod(here, 0o500)
+    remove_tree(str(top))
+    assert not top.exists()
+
+
+def test_walk_tree_matches_os_walk_without_recursion(tmp_path):
+    shallow = tmp_path / "shallow"
+    for rel in ("a/b/c", "a/e", "f"):
+        (shallow / rel).mkdir(parents=True)
+    (shallow / "a" / "file").write_text("x")
+    (shallow / "link").symlink_to("a")
+    assert list(walk_tree(str(shallow))) == list(os.walk(str(shallow)))
+    deep = str(tmp_path / "deep")
+    make_deep_tree(deep, 1200)
+    try:
+        assert sum(1 for dummy in walk_tree(deep)) == 1201
+    finally:
+        remove_tree(deep)  # pytest's own clean-up of tmp_path would recurse on it
+
+
+def make_deep_tree(top: str, levels: int) -> str:
+    """``top/d/d/.../d`` with ``levels`` levels below ``top``; returns the deepest dir."""
+    here = top
+    os.mkdir(here)
+    for dummy in range(levels):
+        here = os.path.join(here, "d")
+        os.mkdir(here)
+    return here
+
+
+@pytest.mark.parametrize("name", ["a\nb", "evil\r", "x\x1by", "del\x7f", "dir\n/f", "tab\there"])
+@pytest.mark.parametrize("fmt", ["tar", "tgz", "zip"])
+def test_control_characters_in_names_are_refused(tmp_path, name, fmt):
+    archive = build(tmp_path, fmt, BASE + [("ok", "file", b"1"), (name, "file", b"x")])
+    _expect_refused(tmp_path, archive, re.escape("archive entry %r has a control character in its name" % name))
+
+
+def test_control_character_in_a_hardlink_target_is_refused(tmp_path):
+    archive = build(tmp_path, "tar", BASE + [("h", "hardlink", "appspec.yml\n")])
+    _expect_refused(tmp_path, archive, "control character")

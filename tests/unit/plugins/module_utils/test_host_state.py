@@ -92,3 +92,23 @@ def test_unreadable_history_is_empty_not_an_error(state):
     assert state.history() == [] and state.rollback_target() is None
     state.record_outcome("d-1", True)
     assert json.loads(open(state.history_path).read())[0]["deployment_id"] == "d-1"
+
+
+@pytest.mark.parametrize("root_dir, release_root, message", [
+    ("root", None, "root_dir must be an absolute path, not 'root'"),
+    ("/opt/root", "srv/app", "release_root must be an absolute path, not 'srv/app'"),
+    ("/opt/root", "./app", "release_root must be an absolute path"),
+])
+def test_relative_roots_are_refused(root_dir, release_root, message):
+    """Issue 14.3: relative roots wrote files under the directory the module ran in."""
+    with pytest.raises(DeployError, match=message):
+        GroupState(root_dir, GID, release_root)
+
+
+def test_a_deployment_id_with_a_trailing_newline_is_refused(state):
+    """Issue 14.2: every id the group state turns into a path is checked in full."""
+    kept(state, "d-1")
+    for call in (lambda: state.record_outcome("d-1\n", True), lambda: state.rollback_target(explicit="d-1\n"),
+                 lambda: GroupState(state.root.root_dir, GID + "\n")):
+        with pytest.raises(DeployError, match="may only hold"):
+            call()

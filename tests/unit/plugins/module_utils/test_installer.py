@@ -12,6 +12,7 @@ import textwrap
 import pytest
 
 from ansible_collections.appspec.deploy.plugins.module_utils import _installer as I
+from ansible_collections.appspec.deploy.plugins.module_utils._archive import remove_tree
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot
 
 GID = "g1"
@@ -378,3 +379,22 @@ def test_install_crash_at_every_step_leaves_a_recoverable_state(env):
         assert sorted(env.cleanup()) == sorted([env.dest] + [env.dest + "/" + d for d in final] + [env.dest + "/%s/g" % d for d in final])
         kill_at += 1
     assert killed >= 20
+
+
+def test_deep_tree_is_installed_and_removed_without_recursion(env):
+    """Issue 14: Install of a 1,200-level tree failed with RecursionError (os.walk before Python 3.12)."""
+    deep = os.path.join(*["d"] * 1200)
+    rev = env.rev("r1", {"app/keep": "k"})
+    here = os.path.join(rev, "app")
+    for dummy in range(1200):  # not os.makedirs: it recurses on depth itself
+        here = os.path.join(here, "d")
+        os.mkdir(here)
+    open(os.path.join(here, "f"), "w").close()
+    try:
+        env.install(rev, spec_for(env.dest))
+        assert os.path.isfile(os.path.join(env.dest, deep, "f"))
+        env.install(env.rev("r2", {"app/keep": "k"}), spec_for(env.dest))
+        assert os.listdir(env.dest) == ["keep"]
+    finally:
+        remove_tree(rev)  # pytest's own clean-up of tmp_path would recurse on it
+        remove_tree(env.dest)

@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from ansible_collections.appspec.deploy.plugins.module_utils import _releases
+from ansible_collections.appspec.deploy.plugins.module_utils._archive import remove_tree
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 from ansible_collections.appspec.deploy.plugins.module_utils._releases import RELEASE_LOG, UNFINISHED_MARKER, ReleaseRoot
 
@@ -217,12 +219,11 @@ def test_prune_rules(rr, tmp_path, statuses, current, keep, survivors):
 def test_prune_failure_is_a_warning(rr, tmp_path, monkeypatch):
     for rid in ("r0", "r1", "r2"):
         deploy(rr, tmp_path, rid, {"a": rid})
-    import shutil
 
     def boom(path, *a, **k):
         raise OSError(13, "Permission denied", path)
 
-    monkeypatch.setattr(shutil, "rmtree", boom)
+    monkeypatch.setattr(_releases, "remove_tree", boom)
     result = rr.prune(1)
     assert result["warnings"] and "r0" in result["warnings"][0]
 
@@ -343,3 +344,31 @@ def test_readers_never_see_a_missing_path_during_1000_switches(rr, tmp_path):
         reader.join(10)
     assert reads.value > 1000
     assert errors.value == 0
+
+
+def test_deep_revision_is_released_shared_and_pruned_without_recursion(rr, tmp_path):
+    """Issue 14: a 1,200-level tree failed with RecursionError (os.walk, copytree, rmtree before 3.12)."""
+    deep = "/".join(["d"] * 1200)
+    revisions = []
+    try:
+        for rid in ("r0", "r1", "r2"):
+            rev = revision(tmp_path / ("rev-" + rid), {"index": rid})
+            revisions.append(rev)
+            for top in ("log", "app") if rid == "r0" else ():  # r0: copied to shared/log, then pruned
+                here = os.path.join(rev, top)
+                os.mkdir(here)
+                for dummy in range(1200):  # not os.makedirs: it recurses on depth itself
+                    here = os.path.join(here, "d")
+                    os.mkdir(here)
+                open(os.path.join(here, "f"), "w").close()
+            rr.create_release(rid, rev, shared_paths=["log"])
+            rr.switch(rid)
+            rr.mark(rid, "good")
+        assert os.path.isfile(os.path.join(rr.shared_dir, "log", deep, "f"))
+        assert os.path.isfile(os.path.join(rr.release_dir("r0"), "app", deep, "f"))
+        result = rr.prune(1)
+        assert result["removed"] == ["r0"] and not result["warnings"]
+        assert not os.path.lexists(rr.release_dir("r0"))
+    finally:
+        for path in revisions + [rr.root]:
+            remove_tree(path)  # pytest's own clean-up of tmp_path would recurse on it

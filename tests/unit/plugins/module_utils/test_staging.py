@@ -16,6 +16,7 @@ import pytest
 
 from bundle_fixtures import http_server, lambda_appspec, make_archive, server_appspec  # noqa: F401 pylint: disable=unused-import
 
+from ansible_collections.appspec.deploy.plugins.module_utils._archive import remove_tree
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot, deployment_group_id
 from ansible_collections.appspec.deploy.plugins.module_utils._spec import read_appspec_json
@@ -321,3 +322,32 @@ def test_s3_and_git_revisions_are_fetched_by_the_controller(root, revision_, rev
     with pytest.raises(DeployError, match=r"s3/git revisions are fetched by the controller \(the bundle action plugin\)"):
         stage(opts(root, "d-AAAAAAAA1", revision_, remote_src=False, revision_type=revision_type))
     assert not root.exists()
+
+
+def _deepen(top, levels=1200):
+    """``top/d/d/.../d`` (not os.makedirs: it recurses on depth itself); returns the deepest dir."""
+    here = str(top)
+    for dummy in range(levels):
+        here = os.path.join(here, "d")
+        os.mkdir(here)
+    return here
+
+
+def test_reuse_and_retention_survive_a_deep_tree_staged_before_the_depth_limit(tmp_path, root):
+    """Issue 14: a 1,200-level tree in a deployment dir made every later retention fail (RecursionError)."""
+    _stage_many(tmp_path, root, 1)
+    first = root / GID / "d-000000001"
+    open(os.path.join(_deepen(first / "deployment-archive"), "f"), "w").close()
+    clone = tmp_path / "clone"
+    try:
+        _staging._clone_tree(str(first / "deployment-archive"), str(clone))
+        assert os.path.isfile(os.path.join(str(clone), *(["d"] * 1200 + ["f"])))
+    finally:
+        remove_tree(str(clone))  # pytest's own clean-up of tmp_path would recurse on it
+    os.utime(str(first), (time.time() - 2000, time.time() - 2000))
+    results = []
+    for number in (2, 3):
+        rev, sha = revision(tmp_path / ("n%d.tar" % number), str(number))
+        results.append(stage(opts(root, "d-00000000%d" % number, rev, sha256=sha, max_revisions=2)))
+    assert results[-1]["pruned"] == [str(first)]
+    assert sorted(os.listdir(root / GID)) == ["d-000000002", "d-000000003"]

@@ -692,3 +692,11 @@ def test_rollback_of_an_application_never_deployed_here_says_so(capsys, env):
     result = run_module(capsys, events=ROLLBACK, rollback=True, **common(root, "d-RB0000001"))
     assert not result.get("failed") and result["rollback_target"] is None, result
     assert result["msg"].startswith("application webapp, deployment group production was never deployed on this host")
+
+
+def test_keep_releases_below_one_is_refused_before_anything_runs(capsys, env):
+    root, trace, _dest, make = env
+    make("d-FIRST0001")
+    result = run_module(capsys, events=FULL, keep_releases=-1, mark_success=True, **common(root, "d-FIRST0001"))
+    assert result["failed"] is True and result["msg"] == "keep_releases must be at least 1, got -1"
+    assert not trace.exists()

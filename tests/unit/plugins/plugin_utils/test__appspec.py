@@ -401,6 +401,18 @@ VALID = [
 
 # id, text, kwargs, [(path, line, substring of the message)] - the complete error list, in file order.
 INVALID = [
+    # Issue 14.1: a control character in a path reached the host's line-based cleanup list.
+    ("files-destination-newline", MIN + 'files:\n  - source: app\n    destination: "/srv/app\\n/etc/cron.d"\n', {},
+     [("files[0].destination", 5, "control character")]),
+    ("files-source-tab", MIN + 'files:\n  - source: "a\\tb"\n    destination: /srv/app\n', {},
+     [("files[0].source", 4, "control character")]),
+    ("hook-location-nul", MIN + 'hooks:\n  AfterInstall:\n    - location: "a\\0.sh"\n', {},
+     [("hooks.AfterInstall[0].location", 5, "control character")]),
+    ("permissions-object-del", MIN + 'permissions:\n  - object: "/srv/a\\x7fb"\n', {},
+     [("permissions[0].object", 4, "control character")]),
+    ("permissions-pattern-and-except-newline",
+     MIN + 'permissions:\n  - object: /srv/app\n    pattern: "a\\nb"\n    except: ["c\\rd"]\n', {},
+     [("permissions[0].pattern", 5, "control character"), ("permissions[0].except[0]", 6, "control character")]),
     ("empty", "", {}, [("", 1, "the minimum AppSpec is the two lines 'version: 0.0' and 'os: linux'")]),
     ("comments-only", "# nothing yet\n\n", {}, [("", 1, "the AppSpec is empty")]),
     ("marker-only", "---\n", {}, [("", 1, "the AppSpec is empty")]),

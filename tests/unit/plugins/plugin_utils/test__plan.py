@@ -199,3 +199,27 @@ def test_an_explicit_deployment_id_wins_and_without_a_workflow_every_run_is_new(
     assert chosen["deployment_id"] == "d-CHOSEN001" and chosen["rollback_deployment_id"] != "d-CHOSEN001"
     alone = [slice_plan(["web1"], workflow_job_id=value) for value in ("", None)]
     assert alone[0]["deployment_id"] != alone[1]["deployment_id"]
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("root_dir", "deployment-root"), ("root_dir", "./root"), ("release_root", "srv/app"), ("release_root", "../app"),
+])
+def test_relative_roots_are_refused_naming_the_variable(variable, value):
+    """Issue 14.3: a relative root wrote the deployment under the checkout's playbooks/."""
+    with pytest.raises(DeploymentConfigError) as err:
+        slice_plan(["web1"], **{variable: value})
+    assert str(err.value).startswith("appspec_%s must be an absolute path on the hosts, not %r" % (variable, value))
+
+
+def test_absolute_and_home_roots_are_taken():
+    """The hosts' modules expand '~' (their options are of type path)."""
+    record = slice_plan(["web1"], root_dir="~deploy/root", release_root="/srv/app")
+    assert (record["root_dir"], record["release_root"]) == ("~deploy/root", "/srv/app")
+    assert slice_plan(["web1"], release_root="")["release_root"] == ""  # in place
+
+
+@pytest.mark.parametrize("value", [-1, "-1", 0, "0"])
+def test_keep_releases_below_one_is_refused(value):
+    """Issue 14.4: hosts refuse to keep no release at all; the plan refuses it first, naming the variable."""
+    with pytest.raises(VariableError, match="appspec_keep_releases must be a whole number of 1 or more"):
+        slice_plan(["web1"], keep_releases=value)

@@ -446,3 +446,37 @@ def test_every_spelling_of_a_file_url_of_a_repository_deploys_it(tmp_path, cache
     with pytest.raises(DeployError, match="names another host"):
         resolve_remote("git", "file://build-server%s" % bare, cache=cache)
     assert not [name for name in _store(cache) if name.startswith(".")]  # no temp dir left behind
+
+
+def test_appspec_errors_name_the_revision_given_not_the_cache(tmp_path, cache, http_server):
+    """Issue 14.5: an AppSpec error named the controller's cache file, not the revision the user gave."""
+    bad = {"appspec.yml": "version: 0.0\nos: linux\nfiles:\n  - source: app\n    destination: \"/srv/a\\nb\"\n"}
+    make_archive(http_server.root / "rev.tgz", bad)
+    url = http_server.url("rev.tgz")
+    with pytest.raises(AppSpecError) as err:
+        resolve_remote("url", url, cache=cache)
+    assert err.value.source == url + ":appspec.yml"
+    assert str(err.value).startswith(url + ":appspec.yml: line 5 col 18 files[0].destination: ")
+    assert cache not in str(err.value)
+    # A directory (packed into the cache) and an archive of the controller: their own paths.
+    top = tmp_path / "rev"
+    top.mkdir()
+    (top / "appspec.yml").write_text(bad["appspec.yml"])
+    with pytest.raises(AppSpecError) as err:
+        resolve_local(str(top), cache=cache)
+    assert err.value.source == os.path.join(str(top), "appspec.yml")
+    path = make_archive(tmp_path / "rev.zip", {"app/appspec.yml": bad["appspec.yml"]})[0]
+    with pytest.raises(AppSpecError) as err:
+        resolve_local(path, cache=cache)
+    assert err.value.source == path + ":app/appspec.yml"
+
+
+def test_archive_errors_name_the_revision_given(tmp_path, cache, http_server):
+    make_archive(http_server.root / "none.tgz", {"index.html": "x"})
+    url = http_server.url("none.tgz")
+    with pytest.raises(RevisionError, match="no AppSpec file at the root of the revision %s:" % url):
+        resolve_remote("url", url, cache=cache)
+    _tar(http_server.root / "evil.tar", [("appspec.yml", "file", APPSPEC.encode()), ("../evil", "file", b"x")])
+    with pytest.raises(RevisionError) as err:
+        resolve_remote("url", http_server.url("evil.tar"), cache=cache)
+    assert str(err.value).startswith("the revision %s is refused: " % http_server.url("evil.tar"))
