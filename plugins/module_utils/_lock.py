@@ -153,8 +153,13 @@ class HostLock:
                     return {"changed": True, "lock": content, "broken": holder, "path": self.path}
                 self._remove_if_same(holder)
                 continue
-            hint = (" The lock is stale: break it with appspec_break_stale_lock=true (playbooks), break_stale_lock=true"
-                    " (lifecycle_event) or state=unlocked force=true (release).") if self.is_stale(holder, now) else ""
+            if self.is_stale(holder, now):
+                hint = (" The lock is stale: break it with appspec_break_stale_lock=true (playbooks), break_stale_lock=true"
+                        " (lifecycle_event) or state=unlocked force=true (release).")
+            else:
+                # A killed controller leaves its lock until it expires: say how to go on without waiting.
+                hint = (" Wait for that deployment to end; if it is no longer running (its controller was killed), break"
+                        " the lock with the release module, state=unlocked force=true, for this application and group.")
             raise LockHeldError(
                 "host is locked by %s; lock file %s.%s" % (describe_holder(holder, now), self.path, hint),
                 holder=holder,

@@ -70,7 +70,7 @@ def test_stale_lock_is_not_taken_silently_but_can_be_broken(tmp_path):
 def test_break_stale_does_not_break_a_live_lock(tmp_path):
     lock = HostLock(str(tmp_path), "g1")
     lock.acquire("d-LIVE", ttl=600)
-    with pytest.raises(LockHeldError):
+    with pytest.raises(LockHeldError, match="if it is no longer running .* state=unlocked force=true"):
         lock.acquire("d-NEW", break_stale=True)
 
 
