@@ -15,8 +15,10 @@ Every entry of the archive is checked *before* a single byte is written:
   unknown types are refused;
 * symlinks must resolve inside the archive (following other symlinks of the archive), no entry may
   be written through a symlink, and hardlinks must point at a regular file of the archive;
-* the unpacked size must stay under ``max_size`` and under the free space of the target's
-  file system.
+* the unpacked size the archive declares (its headers, summed as they are read, before any data
+  is read or written) must stay under ``max_size`` and under the free space of the target's file
+  system: an archive of a few MB that declares many GB is refused without inflating it. An entry
+  whose data turns out larger than its header says is refused while it is written.
 
 Then the archive is unpacked into a temp directory beside the target (symlinks last, so nothing
 can be written through them) and renamed into place; any failure removes the temp directory, so a
@@ -38,11 +40,20 @@ import time
 import typing as t
 import zipfile
 
-from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
+from ansible_collections.appspec.deploy.plugins.module_utils._errors import (
+    DeployError,
+    disk_error,
+    host_name,
+    is_disk_error,
+    no_inodes_left,
+)
 
 BUNDLE_TYPES = ("tar", "tgz", "zip")
 BUNDLE_FILE_NAMES = {"tar": "bundle.tar", "tgz": "bundle.tgz", "zip": "bundle.zip"}
 DEFAULT_MAX_ENTRIES = 1000000
+# What a revision may declare it unpacks to when nobody says otherwise (the modules' max_unpacked_size
+# default, 10G): an archive of a few MB declaring many GB (a "zip bomb") is refused by its headers alone.
+DEFAULT_MAX_UNPACKED_SIZE = 10 * 1024 ** 3
 _BLOCK = 4096
 _COPY_CHUNK = 1024 * 1024
 _MAX_SYMLINK_DEPTH = 40
@@ -163,8 +174,10 @@ def _mode(mode: int, kind: str, allow_setuid: bool) -> int:
 class _Checker:
     """Builds the virtual tree of an archive, entry by entry, and refuses what is unsafe."""
 
-    def __init__(self, max_size: t.Optional[int], max_entries: int, allow_setuid: bool) -> None:
+    def __init__(self, max_size: t.Optional[int], max_entries: int, allow_setuid: bool,
+                 room: t.Optional[t.Tuple[int, str]] = None) -> None:
         self.max_size = max_size
+        self.room = room  # (bytes free, where) on the target's file system: refused as soon as it is exceeded
         self.max_entries = max_entries
         self.allow_setuid = allow_setuid
         self.entries = []  # type: t.List[Entry]
@@ -217,9 +230,12 @@ class _Checker:
             link = target
         elif kind == FILE:
             self.size += size
+            if self.room is not None and self.size > self.room[0]:
+                raise _no_room(self.size, self.room[0], self.room[1])
             if self.max_size is not None and self.size > self.max_size:
-                raise ArchiveError("archive unpacks to more than the limit of %d bytes (max_unpacked_size)"
-                                   % self.max_size, limit=self.max_size)
+                raise ArchiveError("archive unpacks to more than the limit of %d bytes (max_unpacked_size), by the sizes its "
+                                   "entries declare (%d bytes up to %r): refused before anything was unpacked"
+                                   % (self.max_size, self.size, raw), limit=self.max_size, declared=self.size)
         self.kinds[path] = kind
         self.entries.append(Entry(path, kind, size if kind == FILE else 0, _mode(mode, kind, self.allow_setuid),
                                   mtime, link, index))
@@ -354,14 +370,22 @@ def _check_tar_end(archive: tarfile.TarFile) -> None:
                                "(a damaged header, or archives joined together)" % archive.offset)
 
 
+def _no_room(needed: int, available: int, where: str) -> ArchiveError:
+    return ArchiveError("on host %s, the archive needs about %d bytes unpacked (by the sizes it declares) but only %d bytes "
+                        "are free in %s: refused before anything was written" % (host_name(), needed, available, where),
+                        needed=needed, available=available, host=host_name(), path=where)
+
+
 def plan_archive(path: str, *, bundle_type: t.Optional[str] = None, max_size: t.Optional[int] = None,
-                 allow_setuid: bool = False, max_entries: int = DEFAULT_MAX_ENTRIES, hoist: bool = True) -> Plan:
+                 allow_setuid: bool = False, max_entries: int = DEFAULT_MAX_ENTRIES, hoist: bool = True,
+                 room: t.Optional[t.Tuple[int, str]] = None) -> Plan:
     """Read the archive's index and check every entry; write nothing.
 
     With ``hoist``, ``plan.hoist`` names the single top-level folder that will become the archive dir.
+    ``room`` (bytes free, where): refuse as soon as the declared sizes exceed it, like ``max_size``.
     """
     bundle_type = bundle_type or detect_bundle_type(path)
-    checker = _Checker(max_size, max_entries, allow_setuid)
+    checker = _Checker(max_size, max_entries, allow_setuid, room)
     try:
         if bundle_type == "zip":
             with zipfile.ZipFile(path) as archive:
@@ -618,17 +642,23 @@ def unpack_archive(path: str, target: str, *, bundle_type: t.Optional[str] = Non
     ``check`` is called with the unpacked directory before it is renamed into place; an exception
     from it leaves nothing behind, like any other failure.
     """
-    plan = plan_archive(path, bundle_type=bundle_type, max_size=max_size, allow_setuid=allow_setuid,
-                        max_entries=max_entries, hoist=hoist)
     parent = os.path.dirname(os.path.abspath(target))
     os.makedirs(parent, exist_ok=True)
     available = (free_space or disk_free)(parent)
-    if plan.disk_size > available:
-        raise ArchiveError("archive needs about %d bytes unpacked but only %d bytes are free in %s"
-                           % (plan.disk_size, available, parent), needed=plan.disk_size, available=available)
+    plan = plan_archive(path, bundle_type=bundle_type, max_size=max_size, allow_setuid=allow_setuid,
+                        max_entries=max_entries, hoist=hoist, room=(available, parent))
+    if plan.disk_size > available:  # with the file system's blocks and an entry's own space counted
+        raise _no_room(plan.disk_size, available, parent)
     temp = tempfile.mkdtemp(prefix=".%s.tmp-" % os.path.basename(target), dir=parent)
     try:
-        _materialise(path, plan, temp)
+        try:
+            _materialise(path, plan, temp)
+        except OSError as err:
+            if is_disk_error(err):  # the free space went elsewhere meanwhile, or a name too long: no bare errno
+                inodes = no_inodes_left(temp)
+                remove_tree(temp)
+                raise disk_error(err, "unpacking the revision", target, plan.disk_size, out_of_inodes=inodes)
+            raise
         hoisted = plan.hoist
         content = os.path.join(temp, hoisted) if hoisted else temp
         if not hoisted:

@@ -6,9 +6,11 @@
 Two layers:
 
 * :func:`run_process` runs ONE command: its own session and process group, stdin ``/dev/null``,
-  stdout/stderr streamed line by line into a callback, a deadline after which the whole group gets
-  SIGTERM, then SIGKILL after a grace period, until no process of it is left (found by process
-  group, session and a per-script token in the environment). When the command exits, what is in
+  stdout/stderr streamed line by line into a callback, a deadline after which every process of the
+  hook gets SIGTERM, then SIGKILL after a grace period, until none is left. Its processes are found
+  by ancestry, recorded as they appear (:class:`ProcessTree`: parent pid chains read from /proc,
+  this process as child subreaper so double-forked orphans come back to us), plus its process group
+  and session; the per-script environment token is only an extra (``env -i`` drops it). When the command exits, what is in
   its pipes is drained and the pipes are handed to a tiny detached drainer: a daemon it started
   keeps running, never blocks the hook and never gets SIGPIPE.
 * :func:`run_events` runs the scripts of several lifecycle events in order (plan everything first:
@@ -59,14 +61,15 @@ STANDARD_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "
 DEFAULT_OUTPUT_TAIL_BYTES = 4096
 DEFAULT_KILL_GRACE = 10.0
 DEFAULT_SCRIPT_TIMEOUT = 3600
-# Each script's processes carry this variable (a fresh uuid per script): on timeout, processes
-# that left the script's process group and session (setsid, daemon(3)) are still found and killed.
+# Each script's processes carry this variable (a fresh uuid per script): one more way to find them on
+# timeout, besides their ancestry (a script can drop it with ``env -i``; it cannot drop its parent).
 TOKEN_VARIABLE = "APPSPEC_DEPLOY_HOOK_TOKEN"
 
 _READ_SIZE = 65536
 _MAX_PARTIAL_LINE = 65536  # a line longer than this is logged in pieces: memory stays bounded
 _DRAIN_LIMIT = 4 * 1024 * 1024  # after exit, read at most this much from a pipe before detaching
 _POLL_INTERVAL = 0.05
+_SCAN_INTERVAL = 0.1  # how often /proc is read for the hook's new processes
 
 Handler = t.Callable[["EventContext"], t.Dict[str, t.Any]]
 
@@ -304,8 +307,9 @@ class _Tail:
 # Processes
 
 
-def _proc_stat(pid: int) -> t.Optional[t.Tuple[str, int, int]]:
-    """(state, process group, session) of a process, None when it is gone."""
+def _proc_stat(pid: int) -> t.Optional[t.Tuple[str, int, int, int, int]]:
+    """(state, parent, process group, session, start time in clock ticks since boot) of a process,
+    None when it is gone."""
     try:
         with open("/proc/%d/stat" % pid, "rb") as handle:
             data = handle.read()
@@ -313,7 +317,7 @@ def _proc_stat(pid: int) -> t.Optional[t.Tuple[str, int, int]]:
         return None
     fields = data[data.rfind(b")") + 2:].split()
     try:
-        return fields[0].decode(), int(fields[2]), int(fields[3])
+        return fields[0].decode(), int(fields[1]), int(fields[2]), int(fields[3]), int(fields[19])
     except (IndexError, ValueError):  # pragma: no cover - malformed /proc
         return None
 
@@ -326,24 +330,103 @@ def _has_token(pid: int, token: bytes) -> bool:
         return False
 
 
+_PR_SET_CHILD_SUBREAPER = 36
+_PR_GET_CHILD_SUBREAPER = 37
+
+
+def _prctl() -> t.Optional[t.Callable[..., int]]:
+    try:
+        import ctypes  # a host's Python may lack it (no libffi): the /proc scan alone then
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        return t.cast(t.Callable[..., int], libc.prctl)
+    except (ImportError, OSError, AttributeError):  # pragma: no cover - depends on the host's Python
+        return None
+
+
+def set_subreaper(on: bool) -> t.Optional[bool]:
+    """Make this process the child subreaper (Linux 3.4+): an orphan among the hook's descendants (a
+    double-forked daemon) is re-parented to us, not to init, so its ancestry still leads here.
+    Returns the previous setting, None when it cannot be set."""
+    prctl = _prctl()
+    if prctl is None:  # pragma: no cover - depends on the host's Python
+        return None
+    try:
+        import ctypes
+
+        previous = ctypes.c_int(0)
+        if prctl(_PR_GET_CHILD_SUBREAPER, ctypes.byref(previous), 0, 0, 0) != 0:
+            return None
+        if prctl(_PR_SET_CHILD_SUBREAPER, 1 if on else 0, 0, 0, 0) != 0:
+            return None
+        return bool(previous.value)
+    except (ImportError, OSError, TypeError, ValueError):  # pragma: no cover - depends on the host's Python
+        return None
+
+
+class ProcessTree:
+    """Every process a hook started, whatever it did to escape: found by ancestry, not by what it carries.
+
+    Each :meth:`scan` reads ``/proc`` once and records (pid, start time) of every process whose parent
+    is the hook or a process recorded before, so a process stays known after its parent dies and it is
+    re-parented (``setsid``, double fork, ``env -i``). Also members: the hook's process group and session
+    (the hook is their leader), processes carrying the hook's token, and, while this process is the
+    child subreaper, orphans re-parented to us that started after the hook. A pid is matched with its
+    start time, so a recycled pid is never taken for the hook's.
+    """
+
+    def __init__(self, root_pid: int, token: t.Optional[str] = None, adopts_orphans: bool = False) -> None:
+        self.root = root_pid
+        self.me = os.getpid()
+        self.needle = ("%s=%s" % (TOKEN_VARIABLE, token)).encode() if token else None
+        self.adopts_orphans = adopts_orphans
+        stat = _proc_stat(root_pid)
+        self.started = stat[4] if stat is not None else 0
+        self.known = {root_pid: self.started}  # type: t.Dict[int, int]
+
+    def scan(self) -> t.List[int]:
+        """Record the hook's new processes; return the living ones (zombies are dead: not counted)."""
+        table = {}  # type: t.Dict[int, t.Tuple[str, int, int, int, int]]
+        for name in os.listdir("/proc"):
+            if name.isdigit():
+                pid = int(name)
+                if pid != self.me:
+                    stat = _proc_stat(pid)
+                    if stat is not None:
+                        table[pid] = stat
+        living = []
+        # Parents start before their children: one pass in start order follows every chain.
+        for pid, stat in sorted(table.items(), key=lambda item: (item[1][4], item[0])):
+            state, ppid, pgid, sid, started = stat
+            member = self.known.get(pid) == started
+            if not member:
+                parent = table.get(ppid)
+                member = (
+                    (parent is not None and self.known.get(ppid) == parent[4])
+                    or pgid == self.root or sid == self.root
+                    or (self.adopts_orphans and ppid == self.me and started >= self.started)
+                    or (self.needle is not None and _has_token(pid, self.needle))
+                )
+                if member:
+                    self.known[pid] = started
+            if member and state not in ("Z", "X"):
+                living.append(pid)
+        return living
+
+    def reap(self) -> None:
+        """Collect the exit status of the hook's processes re-parented to us (no zombies left behind)."""
+        for pid in self.known:
+            if pid == self.root:
+                continue
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except OSError:
+                pass
+
+
 def find_group_processes(pgid: int, token: t.Optional[str] = None) -> t.List[int]:
-    """Living processes of the script: in its process group or session (it was a session leader,
-    so ``pgid`` is also its session id) or carrying its token. Zombies are dead: not counted."""
-    needle = ("%s=%s" % (TOKEN_VARIABLE, token)).encode() if token else None
-    found = []
-    me = os.getpid()
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        pid = int(name)
-        if pid == me:
-            continue
-        stat = _proc_stat(pid)
-        if stat is None or stat[0] in ("Z", "X"):
-            continue
-        if stat[1] == pgid or stat[2] == pgid or (needle is not None and _has_token(pid, needle)):
-            found.append(pid)
-    return found
+    """Living processes of the script whose leader is ``pgid``: see :class:`ProcessTree` (one scan)."""
+    return ProcessTree(pgid, token).scan()
 
 
 def _signal_all(pgid: int, pids: t.Iterable[int], sig: int) -> None:
@@ -428,20 +511,31 @@ def run_process(
 ) -> ProcessOutcome:
     """Run ``argv`` in a new session; stream output to ``on_output(stream, data)``.
 
+    Its processes are tracked by ancestry while it runs (:class:`ProcessTree`); on timeout every one
+    of them is killed, wherever it went.
+
     Raises OSError when the command cannot be started (missing interpreter...).
     """
     start = time.monotonic()
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=cwd,
-        env=dict(env),
-        start_new_session=True,
-        preexec_fn=preexec_fn,
-        close_fds=True,
-    )
+    # While the hook runs, its orphans (a double-forked daemon) are re-parented to us, not to init.
+    was_subreaper = set_subreaper(True)
+    try:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            env=dict(env),
+            start_new_session=True,
+            preexec_fn=preexec_fn,
+            close_fds=True,
+        )
+    except BaseException:
+        if was_subreaper is False:
+            set_subreaper(False)
+        raise
+    tree = ProcessTree(proc.pid, token, adopts_orphans=was_subreaper is not None)
     if proc.stdout is None or proc.stderr is None:  # pragma: no cover - PIPE always gives both
         raise DeployError("could not capture the output of %s" % argv[0])
     # Raw fds from here on: the file objects must not close them behind our back.
@@ -466,6 +560,7 @@ def run_process(
     open_fds = set(streams)
     timed_out = False
     killed = []  # type: t.List[int]
+    next_scan = 0.0
 
     def read_ready(fd: int, limit: int = _READ_SIZE) -> int:
         """Read what is there now; -1 at EOF, else the number of bytes read."""
@@ -496,10 +591,13 @@ def run_process(
             if now >= deadline:
                 timed_out = True
                 break
-            wait = deadline - now
+            if now >= next_scan:  # record the hook's processes as they appear, before they can hide
+                tree.scan()
+                next_scan = now + _SCAN_INTERVAL
+            wait = min(deadline, next_scan) - now
             if not open_fds:  # both pipes closed: only the exit is left to wait for
                 try:
-                    proc.wait(timeout=wait)
+                    proc.wait(timeout=max(wait, 0.001))
                 except subprocess.TimeoutExpired:
                     pass
                 continue
@@ -511,12 +609,15 @@ def run_process(
                 elif fd == pidfd and proc.poll() is None:  # pragma: no cover - race
                     time.sleep(0.001)
         if timed_out:
-            killed = _terminate(proc, token, kill_grace, lambda: [read_ready(fd) for fd in list(open_fds)])
+            killed = _terminate(proc, tree, kill_grace, lambda: [read_ready(fd) for fd in list(open_fds)])
         # Drain what the script left in its pipes, then detach: a survivor holding them (a daemon it
         # started) must neither delay the hook nor be killed by SIGPIPE.
         for fd in list(open_fds):
             read_ready(fd, _DRAIN_LIMIT)
         left_running = bool(open_fds)
+        if was_subreaper is False:  # before the drainer is forked: it must not be re-parented to us
+            set_subreaper(False)
+            was_subreaper = None
         if not timed_out and open_fds:
             _detach_pipes(sorted(open_fds))
         else:
@@ -529,8 +630,11 @@ def run_process(
         if pidfd >= 0:
             os.close(pidfd)
         if proc.returncode is None:  # an exception above: leave nothing behind
-            _signal_all(proc.pid, find_group_processes(proc.pid, token), signal.SIGKILL)
+            _signal_all(proc.pid, tree.scan(), signal.SIGKILL)
             proc.wait()
+        if was_subreaper is False:
+            set_subreaper(False)
+        tree.reap()
     code = proc.returncode
     sig = -code if code is not None and code < 0 else None
     return ProcessOutcome(
@@ -543,14 +647,14 @@ def run_process(
     )
 
 
-def _terminate(proc: subprocess.Popen, token: t.Optional[str], grace: float, pump: t.Callable[[], t.Any]) -> t.List[int]:
+def _terminate(proc: subprocess.Popen, tree: ProcessTree, grace: float, pump: t.Callable[[], t.Any]) -> t.List[int]:
     """SIGTERM to every process of the script, SIGKILL after ``grace`` seconds, until none is left.
 
     The main process is not reaped before the end, so its pid (= the group id) cannot be reused.
     Output keeps being read meanwhile, so a process handling SIGTERM never blocks on a full pipe.
     """
     pgid = proc.pid
-    victims = find_group_processes(pgid, token)
+    victims = tree.scan()
     seen = set(victims)
     _signal_all(pgid, victims, signal.SIGTERM)
     end = time.monotonic() + grace
@@ -558,12 +662,12 @@ def _terminate(proc: subprocess.Popen, token: t.Optional[str], grace: float, pum
         pump()
         time.sleep(_POLL_INTERVAL)
         proc.poll()
-        victims = find_group_processes(pgid, token)
+        victims = tree.scan()
         seen.update(victims)
         if not victims:
             break
-    for _round in range(100):  # each round: SIGKILL everything found, forks in flight included
-        victims = find_group_processes(pgid, token)
+    for dummy in range(100):  # each round: SIGKILL everything found, forks in flight included
+        victims = tree.scan()
         if not victims:
             break
         seen.update(victims)

@@ -36,7 +36,7 @@ import typing as t
 
 from ansible_collections.appspec.deploy.plugins.module_utils import _permissions
 from ansible_collections.appspec.deploy.plugins.module_utils._archive import remove_tree, walk_tree
-from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
+from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError, disk_error, free_bytes, host_name, is_disk_error
 from ansible_collections.appspec.deploy.plugins.module_utils._fileutil import atomic_write_text, read_text
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot
 from ansible_collections.appspec.deploy.plugins.module_utils._spec import FILE_EXISTS_BEHAVIORS
@@ -498,6 +498,59 @@ def install_revision(
     }  # type: t.Dict[str, t.Any]
     if check_mode or not plan.changed:
         return result
+    _check_room(plan)
+    _apply(plan, result, checkpoint)
+    return result
+
+
+def _check_room(plan: "InstallPlan") -> None:
+    """Refuse before the first change when the files to write do not fit their file systems.
+
+    Each file is written beside its destination and renamed over the old one, which is freed then:
+    a file system needs the new sizes minus the old ones, and never less than its largest file."""
+    needs = {}  # type: t.Dict[int, t.List[t.Any]]  # st_dev -> [directory, bytes, largest]
+    for entry in plan.entries:
+        if entry.action != "file" or entry.disposition not in ("create", "overwrite", "update"):
+            continue
+        try:
+            size = os.path.getsize(entry.src or "")
+            old = os.lstat(entry.dest).st_size if os.path.isfile(entry.dest) and not os.path.islink(entry.dest) else 0
+        except OSError:
+            continue
+        parent = os.path.dirname(entry.dest)
+        while not os.path.isdir(parent) and os.path.dirname(parent) != parent:
+            parent = os.path.dirname(parent)
+        need = needs.setdefault(os.stat(parent).st_dev, [parent, 0, 0])
+        need[1] += size - old
+        need[2] = max(need[2], size)
+    for directory, total, largest in needs.values():
+        wanted = max(total, largest)
+        free = free_bytes(directory)
+        if free is not None and wanted > free:
+            raise DeployError("on host %s, Install needs about %d bytes for the files under %s but only %d bytes are free: "
+                              "nothing was changed" % (host_name(), wanted, directory, free),
+                              host=host_name(), path=directory, needed_bytes=wanted, free_bytes=free)
+
+
+def _apply_entry(entry: Entry) -> None:
+    if entry.action == "mkdir":
+        if os.path.lexists(entry.dest) and not os.path.isdir(entry.dest):
+            os.unlink(entry.dest)
+        os.mkdir(entry.dest, 0o700)
+        os.chmod(entry.dest, entry.mode if entry.mode is not None else 0o755)
+        if entry.src and os.geteuid() == 0:
+            st = os.lstat(entry.src)
+            os.chown(entry.dest, st.st_uid, st.st_gid)
+        return
+    if entry.replace_dir and os.path.isdir(entry.dest) and not os.path.islink(entry.dest):
+        remove_tree(entry.dest)
+    if entry.action == "symlink":
+        _link_into_place(entry.src or "", entry.dest)
+    else:
+        _copy_into_place(entry.src or "", entry.dest)
+
+
+def _apply(plan: "InstallPlan", result: t.Dict[str, t.Any], checkpoint: Checkpoint) -> None:
     tick = checkpoint or (lambda _name: None)
 
     recorded = plan.recorded
@@ -519,21 +572,14 @@ def install_revision(
     for entry in plan.entries:
         if entry.disposition not in ("create", "overwrite", "update"):
             continue
-        if entry.action == "mkdir":
-            if os.path.lexists(entry.dest) and not os.path.isdir(entry.dest):
-                os.unlink(entry.dest)
-            os.mkdir(entry.dest, 0o700)
-            os.chmod(entry.dest, entry.mode if entry.mode is not None else 0o755)
-            if entry.src and os.geteuid() == 0:
-                st = os.lstat(entry.src)
-                os.chown(entry.dest, st.st_uid, st.st_gid)
-        else:
-            if entry.replace_dir and os.path.isdir(entry.dest) and not os.path.islink(entry.dest):
-                remove_tree(entry.dest)
-            if entry.action == "symlink":
-                _link_into_place(entry.src or "", entry.dest)
-            else:
-                _copy_into_place(entry.src or "", entry.dest)
+        try:
+            _apply_entry(entry)
+        except OSError as err:  # a bare [Errno 28] / [Errno 36] says nothing: where, how much
+            if is_disk_error(err):
+                raise disk_error(err, "Install (copying the revision's files)", os.path.dirname(entry.dest), aftermath=(
+                    "the files written so far stay, listed in %s for the next deployment to replace or remove; free "
+                    "some space and deploy again" % plan.cleanup_file))
+            raise
         tick(entry.action)
 
     kinds = {e.dest: e.kind for e in plan.entries}
@@ -548,4 +594,3 @@ def install_revision(
     if recorded != union:
         write_cleanup(plan.cleanup_file, recorded)
     tick("cleanup-final")
-    return result

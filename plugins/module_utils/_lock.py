@@ -6,16 +6,23 @@
 Python API::
 
     lock = HostLock(root_dir, name)        # file <root_dir>/locks/<name>.lock
-    lock.acquire(deployment_id, ttl=3600, owner=None) -> {"changed": bool, "lock": dict}
+    lock.acquire(deployment_id, ttl=600, owner=None) -> {"changed": bool, "lock": dict}
+    lock.refresh(deployment_id, ttl=None) -> bool    # push the expiry back if this deployment holds it
+    with lock.kept_fresh(deployment_id): ...         # refresh every ttl/4 s in a thread meanwhile
     lock.release(deployment_id) -> bool    # only the holder's deployment id may release
     lock.break_lock() -> Optional[dict]    # remove whatever lock is there; returns the old holder
     lock.read() -> Optional[dict]
 
-The lock file is JSON ``{deployment_id, owner, pid, host, acquired, expires}`` (times in epoch
+The lock file is JSON ``{deployment_id, owner, pid, host, acquired, expires, ttl}`` (times in epoch
 seconds). It is created atomically and complete: the JSON is written to a temp file, then
 ``link(2)``-ed to the lock name, which fails with EEXIST when a lock exists. A crash can therefore
 never leave an empty or half-written lock behind. A lock past its expiry is *stale*; it is not
 taken over silently, it must be broken explicitly (``break_lock`` or ``acquire(break_stale=True)``).
+
+The expiry is short (``DEFAULT_TTL``, 10 minutes) and renewed while the deployment runs: every
+``lifecycle_event`` run of the holding deployment refreshes it, and a hook running longer keeps it
+fresh from a thread (:meth:`HostLock.kept_fresh`). So a killed controller blocks the group for at
+most 10 minutes, and a hook that legitimately runs for an hour does not lose the lock.
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ import errno
 import json
 import os
 import socket
+import contextlib
 import tempfile
+import threading
 import time
 import typing as t
 
@@ -32,7 +41,7 @@ from ansible_collections.appspec.deploy.plugins.module_utils._errors import Depl
 from ansible_collections.appspec.deploy.plugins.module_utils._fileutil import atomic_write_text
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import check_id
 
-DEFAULT_TTL = 3600
+DEFAULT_TTL = 600
 
 
 class LockHeldError(DeployError):
@@ -134,6 +143,7 @@ class HostLock:
             "host": socket.gethostname(),
             "acquired": now,
             "expires": now + ttl,
+            "ttl": ttl,
         }
         for _attempt in range(3):
             holder = self.read()
@@ -144,7 +154,7 @@ class HostLock:
                     return {"changed": True, "lock": content, "path": self.path}
                 continue  # lost a race; look at the new holder
             if holder.get("deployment_id") == deployment_id:
-                refreshed = dict(holder, expires=now + ttl)
+                refreshed = dict(holder, expires=now + ttl, ttl=ttl)
                 if not check_mode:
                     atomic_write_text(self.path, json.dumps(refreshed, sort_keys=True) + "\n")
                 return {"changed": False, "lock": refreshed, "path": self.path}
@@ -166,6 +176,43 @@ class HostLock:
                 lock_path=self.path,
             )
         raise LockHeldError("could not take the host lock %s: it keeps changing hands" % self.path, lock_path=self.path)
+
+    def refresh(self, deployment_id: str, ttl: t.Optional[int] = None, *, check_mode: bool = False) -> bool:
+        """Push the expiry to now + ``ttl`` (default: the ttl the lock was taken with) when ``deployment_id``
+        holds the lock; False (and nothing written) when it does not, including when someone broke it."""
+        holder = self.read()
+        if not holder or holder.get("deployment_id") != deployment_id:
+            return False
+        if ttl is None:
+            ttl = holder["ttl"] if isinstance(holder.get("ttl"), (int, float)) and holder["ttl"] > 0 else DEFAULT_TTL
+        if not check_mode:
+            atomic_write_text(self.path, json.dumps(dict(holder, expires=time.time() + ttl), sort_keys=True) + "\n")
+        return True
+
+    @contextlib.contextmanager
+    def kept_fresh(self, deployment_id: str, interval: t.Optional[float] = None) -> t.Iterator[None]:
+        """Refresh the lock of ``deployment_id`` (for its own ttl) every ``interval`` seconds (default a
+        quarter of that ttl) from a thread while the block runs (a long hook). A refresh that fails is
+        tried again at the next tick; one that finds the lock gone or another's ends the thread."""
+        stop = threading.Event()
+        holder = self.read() or {}
+        ttl = holder["ttl"] if isinstance(holder.get("ttl"), (int, float)) and holder["ttl"] > 0 else DEFAULT_TTL
+        every = interval if interval is not None else max(ttl / 4.0, 0.1)
+
+        def renew() -> None:
+            while not stop.wait(every):
+                try:
+                    if not self.refresh(deployment_id):
+                        return  # released or broken: nothing of ours to keep
+                except OSError:
+                    continue  # a full disk, say: the lock file stays as it was; try again
+        thread = threading.Thread(target=renew, name="appspec-lock-refresh", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join()
 
     def _remove_if_same(self, holder: t.Dict[str, t.Any]) -> None:
         # Move it aside first so that we only ever delete the lock we looked at.

@@ -35,7 +35,12 @@ Rules:
 - order is the log's creation order (``seq``), never mtime; the rollback target is the release
   before ``current`` marked good;
 - pruning counts finished releases only, never removes ``current``, the previous good release or
-  an unfinished one, and turns its failures into warnings.
+  an unfinished one, and turns its failures into warnings;
+- a release that fails while it is made (a full disk, say) is removed at once: no ``releases/<id>``
+  is left holding its unfinished marker, ``current`` is never touched, and the error names the host,
+  the release root and the bytes needed and free. The revision's size is checked against the free
+  space before the first file is copied. Unfinished releases left by a killed run (their creator's
+  pid is gone) are removed when the next release is made.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ import typing as t
 
 from ansible_collections.appspec.deploy.plugins.module_utils import _permissions
 from ansible_collections.appspec.deploy.plugins.module_utils._archive import remove_tree, walk_tree
-from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
+from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError, disk_error, free_bytes, host_name, is_disk_error
 from ansible_collections.appspec.deploy.plugins.module_utils._installer import _appspec_dict, expand_files, files_equal
 from ansible_collections.appspec.deploy.plugins.module_utils._fileutil import atomic_write_text, read_text, replace_symlink
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import check_id
@@ -331,6 +336,78 @@ class ReleaseRoot:
             return result
 
         base = self._link_base(deployment_id) if link_unchanged else None
+        result["pruned_unfinished"] = self._prune_abandoned(deployment_id)
+        needed = self._check_room(entries, base)
+        try:
+            self._make_release(deployment_id, path, archive_dir, sha256, entries, rules, base, shared, result, tick)
+        except BaseException as err:
+            self._abandon(deployment_id, path)
+            if isinstance(err, OSError) and is_disk_error(err):
+                raise disk_error(err, "Install (making the release %s)" % deployment_id, self.root, needed,
+                                 aftermath="the unfinished release was removed, %s was not touched" % self.current_link)
+            raise
+        result["files"] = result["linked"] + result["copied"]
+        return result
+
+    def _check_room(self, entries: t.List[t.Tuple[str, str, str]], base: t.Optional[str]) -> int:
+        """Bytes the new release needs (files that cannot be hardlinked from ``base``: a lower bound);
+        refuse before anything is written when the release root's file system has less free."""
+        needed = 0
+        for src, rel, action in entries:
+            if action != "file":
+                continue
+            try:
+                size = os.lstat(src).st_size
+            except OSError:
+                continue
+            try:
+                if base and os.lstat(os.path.join(base, rel)).st_size == size:
+                    continue  # probably linked: costs no data
+            except OSError:
+                pass
+            needed += size
+        parent = self.releases_dir if os.path.isdir(self.releases_dir) else self.root
+        free = free_bytes(parent)
+        if free is not None and needed > free:
+            raise DeployError("on host %s, Install needs about %d bytes for the release in %s but only %d bytes are free: "
+                              "refused before anything was written, %s was not touched"
+                              % (host_name(), needed, self.root, free, self.current_link),
+                              host=host_name(), path=self.root, needed_bytes=needed, free_bytes=free)
+        return needed
+
+    def _abandon(self, deployment_id: str, path: str) -> None:
+        """A release that failed while being made: gone at once (first, it frees the space), then logged."""
+        for leftover in (path, os.path.join(self.releases_dir, ".%s.new-%d" % (deployment_id, os.getpid()))):
+            try:
+                if os.path.lexists(leftover):
+                    self._discard(leftover) if leftover == path else remove_tree(leftover)
+            except OSError:
+                pass  # pruned by the next release (its creator is gone by then)
+        try:
+            self._update(deployment_id, status="unfinished", failed_at=_now())
+        except (OSError, DeployError):
+            pass
+
+    def _prune_abandoned(self, deployment_id: str) -> t.List[str]:
+        """Remove the unfinished releases of runs that are over (their creator pid is gone), but this one's
+        own, which is rebuilt. Failures are left for next time."""
+        removed = []
+        for name in self._dir_names():
+            if name == deployment_id or self.is_finished(name):
+                continue
+            if _creator_alive(os.path.join(self.releases_dir, name, UNFINISHED_MARKER)):
+                continue
+            try:
+                self._discard(os.path.join(self.releases_dir, name))
+            except OSError:
+                continue
+            removed.append(name)
+        return removed
+
+    def _make_release(self, deployment_id: str, path: str, archive_dir: str, sha256: t.Optional[str],
+                      entries: t.List[t.Tuple[str, str, str]], rules: t.Dict[str, _permissions.PermissionRule],
+                      base: t.Optional[str], shared: t.List[str], result: t.Dict[str, t.Any],
+                      tick: t.Callable[[str], None]) -> None:
         os.makedirs(self.releases_dir, mode=0o755, exist_ok=True)
         self._update(deployment_id, sha256=sha256, status="unfinished", created=_now(), finished_at=None, archive_dir=archive_dir)
         tick("log-unfinished")
@@ -396,8 +473,6 @@ class ReleaseRoot:
         tick("marker-removed")
         self._update(deployment_id, status="complete", finished_at=_now())
         tick("log-complete")
-        result["files"] = result["linked"] + result["copied"]
-        return result
 
     def _permission_plan(self, appspec: t.Any, entries: t.List[t.Tuple[str, str, str]]) -> t.Dict[str, _permissions.PermissionRule]:
         """The AppSpec permissions whose object lies under ``current``, per release-relative path."""
@@ -552,6 +627,34 @@ class ReleaseRoot:
             except (OSError, DeployError) as err:
                 result["warnings"].append("could not update the release log: %s" % err)
         return result
+
+
+def _creator_alive(marker: str) -> bool:
+    """Is the process that wrote this unfinished marker (``<id> <pid>``) still making it? Not when the pid
+    is gone, is ours (one release at a time per process), or started after the marker was written (the
+    number was reused)."""
+    try:
+        with open(marker, encoding="utf-8") as handle:
+            pid = int(handle.read().split()[1])
+        written = os.lstat(marker).st_mtime
+    except (OSError, ValueError, IndexError):
+        return False  # no marker or no pid in it: nobody to wait for
+    if pid == os.getpid() or not _pid_alive(pid):
+        return False
+    started = _process_start(pid)
+    return started is None or started <= written + 1
+
+
+def _process_start(pid: int) -> t.Optional[float]:
+    """When ``pid`` started (epoch seconds), from /proc; None when unknown."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as handle:
+            ticks = int(handle.read().rsplit(b")", 1)[1].split()[19])
+        with open("/proc/stat", "rb") as handle:
+            boot = next(int(line.split()[1]) for line in handle if line.startswith(b"btime "))
+        return boot + ticks / float(os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
 
 
 def _linkable(src: str, previous: str, rule: t.Optional[_permissions.PermissionRule] = None) -> bool:

@@ -28,7 +28,7 @@ import time
 import typing as t
 
 from ansible_collections.appspec.deploy.plugins.module_utils import _archive, _sources
-from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
+from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError, disk_error, free_bytes, host_name, is_disk_error
 from ansible_collections.appspec.deploy.plugins.module_utils._fileutil import atomic_write_text, read_text
 from ansible_collections.appspec.deploy.plugins.module_utils._host_state import GroupState
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot, deployment_group_id
@@ -318,7 +318,12 @@ def stage(opts: StageOptions, check_mode: bool = False) -> t.Dict[str, t.Any]:
     # 2. Another deployment of the group has it: no fetch, hard links.
     staged = find_staged(root, group_id, match, exclude=deployment_dir)
     if staged:
-        return _reuse_staged(opts, root, group_id, staged, deployment_dir, check_mode, result, finish)
+        try:
+            return _reuse_staged(opts, root, group_id, staged, deployment_dir, check_mode, result, finish)
+        except OSError as err:
+            if is_disk_error(err):
+                raise disk_error(err, "staging the revision (linked from %s)" % staged, deployment_dir)
+            raise
 
     # 3. Fetch, check, unpack.
     if kind == "local" and not opts.revision:
@@ -332,7 +337,13 @@ def stage(opts: StageOptions, check_mode: bool = False) -> t.Dict[str, t.Any]:
         if kind == "local" and os.path.isfile(opts.revision):
             result["size"] = os.path.getsize(opts.revision)
         return result
-    return _fetch_and_unpack(opts, root, group_id, kind, expected, identity, deployment_dir, archive_dir, result, finish)
+    try:
+        return _fetch_and_unpack(opts, root, group_id, kind, expected, identity, deployment_dir, archive_dir, result, finish)
+    except OSError as err:  # a full disk, a name too long: the host, the path and the sizes, never a bare errno
+        if is_disk_error(err):
+            size = os.path.getsize(opts.revision) if kind == "local" and os.path.isfile(opts.revision) else None
+            raise disk_error(err, "staging the revision", deployment_dir, size)
+        raise
 
 
 def check_stageable(opts: StageOptions) -> t.Dict[str, t.Any]:
@@ -381,6 +392,26 @@ def _remove_info(deployment_dir: str) -> None:
         os.unlink(path)
 
 
+def _check_room_for_copy(opts: StageOptions, kind: str, deployment_dir: str) -> None:
+    """A local revision that has to be copied (not renamed) must fit before a byte is written.
+
+    (The unpacked size is checked against the space left by the archive's own declared sizes, in
+    :func:`_archive.unpack_archive`, before anything is unpacked.)"""
+    if kind != "local" or not os.path.isfile(opts.revision):
+        return
+    size = os.path.getsize(opts.revision)
+    existing = deployment_dir
+    while not os.path.isdir(existing) and os.path.dirname(existing) != existing:
+        existing = os.path.dirname(existing)
+    if opts.consume_upload and os.stat(opts.revision).st_dev == os.stat(existing).st_dev:
+        return  # renamed into place: no new space needed
+    free = free_bytes(existing)
+    if free is not None and size > free:
+        raise DeployError("on host %s, staging the revision needs %d bytes for the archive in %s but only %d bytes are free: "
+                          "refused before anything was written" % (host_name(), size, deployment_dir, free),
+                          host=host_name(), path=deployment_dir, needed_bytes=size, free_bytes=free)
+
+
 def _fetch(opts: StageOptions, kind: str, expected: t.Optional[str], dest: str) -> _sources.Fetched:
     if kind == "local":
         return _sources.take_local(opts.revision, dest, expected, move=opts.consume_upload)
@@ -390,6 +421,7 @@ def _fetch(opts: StageOptions, kind: str, expected: t.Optional[str], dest: str) 
 def _fetch_and_unpack(opts: StageOptions, root: DeploymentRoot, group_id: str, kind: str, expected: t.Optional[str],
                       identity: t.Optional[t.Dict[str, t.Any]], deployment_dir: str, archive_dir: str,
                       result: t.Dict[str, t.Any], finish: t.Callable[..., t.Dict[str, t.Any]]) -> t.Dict[str, t.Any]:
+    _check_room_for_copy(opts, kind, deployment_dir)
     created = not os.path.isdir(deployment_dir)
     os.makedirs(deployment_dir, exist_ok=True)
     staging = tempfile.mkdtemp(prefix=".staging-", dir=deployment_dir)

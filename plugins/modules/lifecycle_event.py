@@ -184,7 +184,10 @@ options:
         and keeps it after the task, whether the events succeeded or failed.
       - V(release) takes it the same way (the same deployment may take it again) and frees it at the end of the task,
         whether the events succeeded or failed.
-      - V(none) leaves the lock alone.
+      - V(none) neither takes nor frees it; when this deployment holds it (taken by an earlier task), its expiry is renewed.
+      - The lock expires 10 minutes after it was last renewed. Every task of the deployment that holds it renews it,
+        and so does a thread while its hooks run, so a long hook keeps it; a killed controller blocks the group for
+        10 minutes at most, after which O(break_stale_lock) (or the release module with O(appspec.deploy.release#module:force=true)) breaks it.
     type: str
     choices: [acquire, release, none]
     default: none
@@ -493,6 +496,7 @@ release_root:
   sample: /srv/webapp
 """
 
+import contextlib
 import os
 import typing as t
 
@@ -673,14 +677,20 @@ def run(params: t.Dict[str, t.Any], check_mode: bool, consume_upload: bool = Fal
     if params["lock"] != "none":
         common["lock"] = state.lock.acquire(params["deployment_id"], break_stale=params["break_stale_lock"],
                                             check_mode=check_mode).get("lock")
+    elif not check_mode:
+        try:  # the lock an earlier task of this deployment took: every run of it renews the short expiry
+            state.lock.refresh(params["deployment_id"])
+        except OSError:
+            pass  # e.g. a full disk: the lock stays as it was, still ours until it expires
     try:
         if "Install" in params["events"] and not check_mode:
             state.adopt_records()
             if rollback_from and rollback_from != ctx.revision_deployment_id:
                 state.record_outcome(rollback_from, False)  # never a rollback target again
         try:
-            result = run_lifecycle(ctx, params["events"], download=download, reserved_handlers=reserved,
-                                   after_event_handlers=after, diffs=diffs)
+            with state.lock.kept_fresh(params["deployment_id"]) if not check_mode else contextlib.nullcontext():
+                result = run_lifecycle(ctx, params["events"], download=download, reserved_handlers=reserved,
+                                       after_event_handlers=after, diffs=diffs)
         except HookError as err:
             if params["mark_success"] and not check_mode:
                 state.record_outcome(ctx.revision_deployment_id, False)

@@ -109,9 +109,12 @@ options:
     version_added: 0.1.0
   lock_ttl:
     description:
-      - Seconds after which the host lock is stale. A stale lock is not taken over silently; break it with O(force).
+      - Seconds after which the host lock is stale unless renewed. A stale lock is not taken over silently; break it
+        with O(force).
+      - Every O(appspec.deploy.lifecycle_event#module:lock) run of the deployment holding the lock, and its running hooks,
+        renew it for this many seconds again.
     type: int
-    default: 3600
+    default: 600
     version_added: 0.1.0
   lock_owner:
     description:
@@ -345,7 +348,7 @@ def main() -> None:
             keep_releases=dict(type="int"),
             status=dict(type="str", choices=["good", "bad"]),
             rollback_to=dict(type="str"),
-            lock_ttl=dict(type="int", default=3600),
+            lock_ttl=dict(type="int", default=600),
             lock_owner=dict(type="str"),
             force=dict(type="bool", default=False),
         ),

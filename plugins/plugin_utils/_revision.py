@@ -167,22 +167,30 @@ def pack_directory(root: str, cache: t.Optional[str] = None) -> str:
     return target
 
 
-def _read_entry(path: str, bundle_type: str, index: int) -> bytes:
+def _read_entry(path: str, bundle_type: str, index: int, limit: int = MAX_APPSPEC_BYTES) -> bytes:
+    """One member's bytes, in memory, never more than ``limit`` (whatever its header says)."""
     try:
         if bundle_type == "zip":
             with zipfile.ZipFile(path) as archive:
-                return archive.read(archive.infolist()[index])
-        with tarfile.open(path, "r|gz" if bundle_type == "tgz" else "r|") as archive:
-            for position, member in enumerate(archive):
-                if position == index:
-                    handle = archive.extractfile(member)
-                    if handle is None:
+                with archive.open(archive.infolist()[index]) as handle:
+                    data = handle.read(limit + 1)
+        else:
+            data = None
+            with tarfile.open(path, "r|gz" if bundle_type == "tgz" else "r|") as archive:
+                for position, member in enumerate(archive):
+                    if position == index:
+                        handle = archive.extractfile(member)
+                        if handle is not None:
+                            data = handle.read(limit + 1)
                         break
-                    return handle.read()
+            if data is None:
+                raise RevisionError("cannot read entry %d of %s" % (index, path))
+        if len(data) > limit:
+            raise RevisionError("entry %d of %s holds more than %d bytes" % (index, path, limit))
+        return data
     except (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, EOFError, OSError, zlib.error) as err:
         # e.g. a zip entry that inflates to more than its declared size (a CRC error), a truncated stream
         raise RevisionError("cannot read entry %d of %s: %s" % (index, path, err))
-    raise RevisionError("cannot read entry %d of %s" % (index, path))
 
 
 def _file_entry(entries: t.Dict[str, _archive.Entry], path: str) -> t.Optional[_archive.Entry]:
@@ -202,9 +210,14 @@ def _file_entry(entries: t.Dict[str, _archive.Entry], path: str) -> t.Optional[_
 
 def check_archive(path: str, max_unpacked_size: t.Optional[int] = None, allow_setuid: bool = False,
                   shown: t.Optional[str] = None) -> _archive.Plan:
-    """The checks a host applies before writing anything (paths, links, devices, size), here on the controller."""
+    """The checks a host applies before writing anything (paths, links, devices, size), here on the controller.
+
+    Only headers are read (a gzip stream is read through, never written): ``max_unpacked_size`` None is
+    the default limit (``_archive.DEFAULT_MAX_UNPACKED_SIZE``), 0 no limit (hosts still check their free space).
+    """
+    limit = _archive.DEFAULT_MAX_UNPACKED_SIZE if max_unpacked_size is None else (max_unpacked_size or None)
     try:
-        return _archive.plan_archive(path, max_size=max_unpacked_size or None, allow_setuid=allow_setuid)
+        return _archive.plan_archive(path, max_size=limit, allow_setuid=allow_setuid)
     except _archive.ArchiveError as err:
         raise RevisionError("the revision %s is refused: %s" % (shown or path, err), **err.details)
 

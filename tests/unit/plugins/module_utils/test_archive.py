@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import os
 import re
+import socket
 import stat
+import struct
+import subprocess
 import tarfile
 import zipfile
 
 import pytest
 
 from ansible_collections.appspec.deploy.plugins.module_utils._archive import (
-    MAX_PATH_DEPTH, ArchiveError, detect_bundle_type, plan_archive, remove_tree, unpack_archive, walk_tree)
+    DEFAULT_MAX_UNPACKED_SIZE, MAX_PATH_DEPTH, ArchiveError, detect_bundle_type, plan_archive, remove_tree, unpack_archive,
+    walk_tree)
+from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 
 APPSPEC = b"version: 0.0\nos: linux\n"
 
@@ -458,3 +464,109 @@ def test_control_characters_in_names_are_refused(tmp_path, name, fmt):
 def test_control_character_in_a_hardlink_target_is_refused(tmp_path):
     archive = build(tmp_path, "tar", BASE + [("h", "hardlink", "appspec.yml\n")])
     _expect_refused(tmp_path, archive, "control character")
+
+
+# --- size bombs: a few KB declaring many GB, refused by the headers alone (issue 14) -------------------
+
+
+def declared_bomb(path, fmt, sizes):
+    """An archive whose entries DECLARE ``sizes`` bytes but hold a few bytes each: cheap to build, huge to
+    unpack. tar/tgz: one GNU header (base-256 size) followed by 512 bytes; zip: stored entries whose
+    central-directory sizes are rewritten."""
+    path = str(path)
+    if fmt == "zip":
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+            archive.writestr("appspec.yml", APPSPEC)
+            for index in range(len(sizes)):
+                archive.writestr("zeros-%d" % index, b"\0" * 16)
+        data = bytearray(open(path, "rb").read())
+        at = data.find(b"PK\x01\x02")
+        entry = -1
+        while at >= 0:
+            if entry >= 0:
+                struct.pack_into("<I", data, at + 24, sizes[entry])  # uncompressed size, central directory
+            entry += 1
+            at = data.find(b"PK\x01\x02", at + 4)
+        open(path, "wb").write(bytes(data))
+        return path
+    raw = io.BytesIO()
+    head = tarfile.TarInfo("appspec.yml")
+    head.size = len(APPSPEC)
+    raw.write(head.tobuf(tarfile.GNU_FORMAT) + APPSPEC + b"\0" * (512 - len(APPSPEC)))
+    for index, size in enumerate(sizes):
+        info = tarfile.TarInfo("zeros-%d" % index)
+        info.size = size
+        raw.write(info.tobuf(tarfile.GNU_FORMAT) + b"\0" * 512)  # the data stops here: nobody reads that far
+    payload = raw.getvalue()
+    with open(path, "wb") as handle:
+        handle.write(gzip.compress(payload) if fmt == "tgz" else payload)
+    return path
+
+
+@pytest.mark.parametrize("fmt, sizes", [
+    ("tar", [20 * 1024 ** 3]),
+    ("tgz", [20 * 1024 ** 3]),
+    ("zip", [0xF0000000] * 3),  # 3 x 3.75 GiB
+])
+def test_a_bomb_declaring_many_gigabytes_is_refused_by_its_headers(tmp_path, fmt, sizes):
+    bomb = declared_bomb(tmp_path / ("bomb." + fmt), fmt, sizes)
+    assert os.path.getsize(bomb) < 8192 and sum(sizes) > DEFAULT_MAX_UNPACKED_SIZE
+    (tmp_path / "deploy").mkdir()
+    with pytest.raises(ArchiveError, match=r"more than the limit of %d bytes \(max_unpacked_size\), by the sizes its entries "
+                                           r"declare .*refused before anything was unpacked" % DEFAULT_MAX_UNPACKED_SIZE):
+        unpack_archive(bomb, str(tmp_path / "deploy" / "deployment-archive"), max_size=DEFAULT_MAX_UNPACKED_SIZE)
+    assert_nothing_left(tmp_path)
+    # Without a limit (max_unpacked_size 0), the free space refuses it, still before a byte is written.
+    with pytest.raises(ArchiveError, match="on host %s, the archive needs about [0-9]+ bytes unpacked .by the sizes it declares. "
+                                           "but only 1000000 bytes are free in %s: refused before anything was written"
+                                           % (re.escape(socket.gethostname()), re.escape(str(tmp_path / "deploy")))):
+        unpack_archive(bomb, str(tmp_path / "deploy" / "deployment-archive"), free_space=lambda _path: 1000000)
+    assert_nothing_left(tmp_path)
+
+
+@contextlib.contextmanager
+def small_filesystem(path, size="2m", inodes=None):
+    """A tmpfs of ``size`` (and ``inodes``) at ``path`` (root only), unmounted afterwards."""
+    os.makedirs(str(path), exist_ok=True)
+    options = "size=%s" % size + (",nr_inodes=%d" % inodes if inodes else "")
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                                           check=False).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        yield str(path)
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_a_file_system_out_of_inodes_mid_unpack_is_named_and_leaves_nothing(tmp_path):
+    # The bytes fit (the check passes) but the file system runs out of file entries half way.
+    archive = build(tmp_path, "tar", BASE + [("f%03d" % i, "file", b"x") for i in range(60)])
+    with small_filesystem(tmp_path / "deploy", "2m", inodes=30):
+        with pytest.raises(DeployError) as err:
+            unpack_archive(archive, str(tmp_path / "deploy" / "deployment-archive"))
+        message = str(err.value)
+        assert message.startswith("on host %s, unpacking the revision could not write in %s: no free inodes (file entries) "
+                                  "left on the file system (ENOSPC)" % (socket.gethostname(), tmp_path / "deploy" / "deployment-archive"))
+        assert "what was half-made there was removed" in message and "Errno" not in message
+        assert err.value.details["errno"] == "ENOSPC"
+        assert_nothing_left(tmp_path)
+
+
+def test_a_disk_that_fills_mid_unpack_is_named_with_the_bytes(tmp_path):
+    archive = build(tmp_path, "tar", BASE + [("big", "file", b"x" * (3 * 1024 * 1024))])
+    with small_filesystem(tmp_path / "deploy", "2m"):
+        with pytest.raises(DeployError, match=r"could not write in .*: no space left on the file system \(ENOSPC\): about "
+                                              r"[0-9]+ bytes needed, [0-9]+ bytes free now; what was half-made there was removed"):
+            # the free space is taken by someone else between the check and the writes
+            unpack_archive(archive, str(tmp_path / "deploy" / "deployment-archive"), free_space=lambda _path: 1 << 40)
+        assert_nothing_left(tmp_path)
+
+
+def test_a_file_name_too_long_for_the_file_system_is_named(tmp_path):
+    name = "n" * 300  # fine in a tar, too long for ext4/tmpfs (255 bytes)
+    archive = build(tmp_path, "tar", BASE + [(name, "file", b"x")])
+    (tmp_path / "deploy").mkdir()
+    with pytest.raises(DeployError, match=r"a file name is too long for the file system \(ENAMETOOLONG: 300 bytes in 'n+'; "
+                                          r"names hold at most 255 bytes"):
+        unpack_archive(archive, str(tmp_path / "deploy" / "deployment-archive"))
+    assert_nothing_left(tmp_path)

@@ -314,6 +314,88 @@ def test_a_daemon_holding_stdout_does_not_block_the_hook_and_survives(tmp_path):
         kill_marked(marker)
 
 
+def _unique_sleep() -> str:
+    """A ``sleep`` argument no other process has: its argv finds it even without its environment."""
+    return "1000.%d" % (uuid.uuid4().int % 10 ** 9)
+
+
+def _sleepers(argument: str):
+    return survivors(argument, b"sleep\x00" + argument.encode())
+
+
+@pytest.mark.parametrize("escape", [
+    "setsid env -i sleep {arg} &",                                             # new session, empty environment
+    "( setsid env -i sh -c 'sleep {arg} & exit 0' & ); sleep 0.3",           # double fork: an orphan at once
+    "setsid env -i sh -c 'sleep {arg} & sleep 2; exit 0' &",                 # orphaned later, while we wait
+    "setsid env -i sh -c 'exec 0</dev/null 1>/dev/null 2>&1; sleep {arg}' &",  # lets go of our pipes too
+])
+def test_no_process_of_a_timed_out_hook_survives_whatever_it_dropped(tmp_path, escape):
+    # Fault (issue 14): `setsid env -i` left the group, the session and the token behind; it survived.
+    arg = _unique_sleep()
+    path = script(tmp_path, """
+        #!/bin/bash
+        %s
+        echo started
+        sleep 300
+    """ % escape.format(arg=arg))
+    try:
+        result = run_script(plan(path, timeout=2), variables={}, log=_hooks.ScriptsLog(None), kill_grace=1.0)
+        assert result["failed"] and result["timed_out"]
+        time.sleep(0.2)
+        assert _sleepers(arg) == []
+    finally:
+        for pid in _sleepers(arg):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_double_forked_daemon_is_known_after_its_parent_is_gone(tmp_path):
+    # The intermediate process is gone long before the timeout: only the recorded ancestry (or the
+    # subreaper) ties the daemon to the hook.
+    arg = _unique_sleep()
+    path = script(tmp_path, """
+        #!/bin/bash
+        python3 -c 'import os, sys
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                os.execvpe("sleep", ["sleep", sys.argv[1]], {{}})
+        ' {arg}
+        sleep 300
+    """.format(arg=arg))
+    try:
+        result = run_script(plan(path, timeout=2), variables={}, log=_hooks.ScriptsLog(None), kill_grace=1.0)
+        assert result["timed_out"]
+        time.sleep(0.2)
+        assert _sleepers(arg) == []
+    finally:
+        for pid in _sleepers(arg):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_process_tree_follows_parents_not_the_environment(tmp_path):
+    """ProcessTree alone, without a subreaper: a child found while its parent lives stays known after
+    the parent exits and it is re-parented; an unrelated process is never taken."""
+    arg = _unique_sleep()
+    parent = subprocess.Popen(["sh", "-c", "env -i setsid sleep %s & sleep 0.5" % arg], start_new_session=True)
+    unrelated = subprocess.Popen(["sleep", "30"])
+    try:
+        tree = _hooks.ProcessTree(parent.pid, adopts_orphans=False)
+        deadline = time.monotonic() + 5
+        while not _sleepers(arg) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        first = tree.scan()
+        [daemon] = _sleepers(arg)
+        assert daemon in first and unrelated.pid not in first
+        parent.wait()  # the daemon is an orphan now, in a session of its own
+        assert os.getsid(daemon) == daemon and daemon in tree.scan()
+        assert parent.pid not in tree.scan() and unrelated.pid not in tree.scan()
+    finally:
+        unrelated.kill()
+        unrelated.wait()
+        for pid in _sleepers(arg):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_output_written_just_before_exit_is_not_lost(tmp_path):
     marker = "hooktest-%s" % uuid.uuid4().hex
     path = script(

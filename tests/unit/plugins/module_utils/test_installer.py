@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -13,6 +15,7 @@ import pytest
 
 from ansible_collections.appspec.deploy.plugins.module_utils import _installer as I
 from ansible_collections.appspec.deploy.plugins.module_utils._archive import remove_tree
+from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot
 
 GID = "g1"
@@ -398,3 +401,54 @@ def test_deep_tree_is_installed_and_removed_without_recursion(env):
     finally:
         remove_tree(rev)  # pytest's own clean-up of tmp_path would recurse on it
         remove_tree(env.dest)
+
+
+# --- a full disk (issue 14) ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def small_filesystem(path, size="2m"):
+    """A tmpfs of ``size`` at ``path`` (root only), unmounted afterwards."""
+    os.makedirs(str(path), exist_ok=True)
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "tmpfs", str(path)],
+                                           check=False).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        yield str(path)
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_files_that_do_not_fit_are_refused_before_any_change(env, monkeypatch):
+    """Plain logic: the sizes of the files to write against the free space of their file system."""
+    first = env.rev("r1", {"app/a": "1", "app/b": "x" * 5000})
+    env.install(first, spec_for(env.dest))
+    second = env.rev("r2", {"app/a": "2", "app/b": "y" * 5000, "app/c": "z" * 20000})
+    monkeypatch.setattr(I, "free_bytes", lambda path: 10000)  # the new bytes: 20001 - 1 (a replaces a)
+    with pytest.raises(DeployError, match=r"on host %s, Install needs about 20000 bytes for the files under %s but only "
+                                          r"10000 bytes are free: nothing was changed" % (socket.gethostname(), env.dest)):
+        env.install(second, spec_for(env.dest))
+    assert sorted(os.listdir(env.dest)) == ["a", "b"] and open(os.path.join(env.dest, "a")).read() == "1"
+    monkeypatch.setattr(I, "free_bytes", lambda path: 20000)
+    env.install(second, spec_for(env.dest))
+    assert sorted(os.listdir(env.dest)) == ["a", "b", "c"]
+
+
+def test_a_destination_that_fills_mid_install_is_named(env, monkeypatch):
+    with small_filesystem(env.dest):
+        env.install(env.rev("r1", {"app/a": "1"}), spec_for(env.dest))
+        big = env.rev("r2", {"app/a": "2", "app/big1": "x" * (1536 * 1024), "app/big2": "y" * (1536 * 1024)})
+        with pytest.raises(DeployError, match=r"on host %s, Install needs about [0-9]+ bytes for the files under %s but only "
+                                              r"[0-9]+ bytes are free: nothing was changed" % (socket.gethostname(), env.dest)):
+            env.install(big, spec_for(env.dest))
+        assert sorted(os.listdir(env.dest)) == ["a"]
+        # The space taken by someone else after the check: the copy fails half way, with the path and the bytes.
+        monkeypatch.setattr(I, "free_bytes", lambda path: 1 << 40)
+        with pytest.raises(DeployError) as err:
+            env.install(big, spec_for(env.dest))
+        message = str(err.value)
+        assert message.startswith("on host %s, Install (copying the revision's files) could not write in %s: no space left "
+                                  "on the file system (ENOSPC): " % (socket.gethostname(), env.dest)), message
+        assert "listed in %s for the next deployment" % env.root.cleanup_file(GID) in message and "Errno" not in message
+        assert not [n for n in os.listdir(env.dest) if n.startswith(".appspec-tmp")]  # no temp file left
+        assert set(os.path.join(env.dest, n) for n in os.listdir(env.dest)) <= set(env.cleanup())  # every file is ours

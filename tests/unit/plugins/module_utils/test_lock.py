@@ -118,3 +118,70 @@ def test_exactly_one_of_many_processes_wins(tmp_path):
     winners = [r for r in results if r is not None]
     assert len(winners) == 1
     assert HostLock(str(tmp_path), "g1").read()["deployment_id"] == "d-%03d" % winners[0]
+
+
+# --- expiry: short by default, renewed while the deployment runs (issue 14) ---------------------------
+
+
+def test_default_expiry_is_ten_minutes_and_remembered_for_renewals(tmp_path):
+    lock = HostLock(str(tmp_path), "g1")
+    got = lock.acquire("d-AAA")["lock"]
+    assert got["expires"] - got["acquired"] == pytest.approx(600) and got["ttl"] == 600
+    lock.break_lock()
+    lock.acquire("d-BBB", ttl=5)
+    before = lock.read()["expires"]
+    time.sleep(0.05)
+    assert lock.refresh("d-BBB") is True
+    assert before < lock.read()["expires"] <= time.time() + 5  # renewed for its own ttl, not the default
+    assert lock.refresh("d-OTHER") is False and lock.read()["deployment_id"] == "d-BBB"
+
+
+def _hold_and_die(root: str, ready) -> None:  # pragma: no cover - runs in a child process
+    HostLock(root, "g1").acquire("d-DEAD", ttl=1, owner="killed@controller")
+    ready.set()
+    time.sleep(60)
+
+
+def test_the_lock_of_a_killed_holder_expires_and_is_breakable(tmp_path):
+    # A controller killed in the middle: its lock must not block the group beyond its (short) expiry.
+    ready = multiprocessing.Event()
+    holder = multiprocessing.Process(target=_hold_and_die, args=(str(tmp_path), ready))
+    holder.start()
+    assert ready.wait(10)
+    holder.kill()
+    holder.join()
+    lock = HostLock(str(tmp_path), "g1")
+    with pytest.raises(LockHeldError, match="if it is no longer running"):
+        lock.acquire("d-NEXT", break_stale=True)  # not expired yet: never broken
+    time.sleep(1.1)
+    assert HostLock.is_stale(lock.read())
+    with pytest.raises(LockHeldError, match="The lock is stale: break it"):
+        lock.acquire("d-NEXT")
+    taken = lock.acquire("d-NEXT", break_stale=True)
+    assert taken["changed"] is True
+    assert lock.read()["deployment_id"] == "d-NEXT"
+
+
+def test_a_long_run_keeps_its_lock_fresh_and_stops_renewing_after(tmp_path):
+    lock = HostLock(str(tmp_path), "g1")
+    lock.acquire("d-LONG", ttl=1)
+    other = HostLock(str(tmp_path), "g1")
+    with lock.kept_fresh("d-LONG", interval=0.2):
+        for dummy in range(6):  # three times the ttl
+            time.sleep(0.5)
+            assert not HostLock.is_stale(other.read())
+            with pytest.raises(LockHeldError):
+                other.acquire("d-OTHER", break_stale=True)
+    time.sleep(1.1)  # no renewal any more: the lock expires as a dead holder's would
+    assert HostLock.is_stale(other.read())
+
+
+def test_renewal_stops_when_the_lock_is_no_longer_ours(tmp_path):
+    lock = HostLock(str(tmp_path), "g1")
+    lock.acquire("d-LONG", ttl=1)
+    with lock.kept_fresh("d-LONG", interval=0.1):
+        lock.break_lock()
+        lock.acquire("d-OTHER", ttl=1)
+        written = lock.read()
+        time.sleep(0.4)
+        assert lock.read() == written  # never rewritten by the old holder's thread

@@ -6,6 +6,7 @@ import json
 import multiprocessing
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -196,15 +197,30 @@ PRUNE_TABLE = [
 ]
 
 
+@pytest.fixture
+def live_pid():
+    """A running process: the creator of an unfinished release still being made."""
+    proc = subprocess.Popen(["sleep", "60"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
+def unfinished(rr, rid, pid):
+    """``releases/<rid>`` as a run with ``pid`` leaves it while making it."""
+    rr._update(rid, status="unfinished", created=0)
+    os.makedirs(rr.release_dir(rid))
+    with open(os.path.join(rr.release_dir(rid), UNFINISHED_MARKER), "w") as handle:
+        handle.write("%s %d\n" % (rid, pid))
+
+
 @pytest.mark.parametrize("statuses,current,keep,survivors", PRUNE_TABLE)
-def test_prune_rules(rr, tmp_path, statuses, current, keep, survivors):
+def test_prune_rules(rr, tmp_path, statuses, current, keep, survivors, live_pid):
     for index, status in enumerate(statuses):
         rid = "r%d" % index
         rev = revision(tmp_path / rid, {"a": rid})
-        if status == "unfinished":
-            rr._update(rid, status="unfinished", created=0)
-            os.makedirs(rr.release_dir(rid))
-            open(os.path.join(rr.release_dir(rid), UNFINISHED_MARKER), "w").close()
+        if status == "unfinished":  # still being made by a live process: neither counted nor removed
+            unfinished(rr, rid, live_pid)
             continue
         rr.create_release(rid, rev)
         rr.mark(rid, status)
@@ -214,6 +230,20 @@ def test_prune_rules(rr, tmp_path, statuses, current, keep, survivors):
     assert sorted(os.listdir(rr.releases_dir)) == survivors
     assert sorted(result["removed"]) == sorted(planned["removed"])
     assert rr.current_release() == "r%d" % current
+
+
+def test_unfinished_releases_of_finished_runs_are_pruned_by_the_next_release(rr, tmp_path, live_pid):
+    # Issue 14: an unfinished release left by a crash survived eight later deployments.
+    deploy(rr, tmp_path, "d-1", {"a": "1"})
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # the crashed run: its pid is gone
+    unfinished(rr, "d-crashed", gone.pid)
+    unfinished(rr, "d-mine", os.getpid())  # an earlier attempt of this very process: over too
+    unfinished(rr, "d-running", live_pid)  # another run still making its release: left alone
+    made = deploy(rr, tmp_path, "d-2", {"a": "2"})
+    assert made["pruned_unfinished"] == ["d-crashed", "d-mine"]
+    assert sorted(os.listdir(rr.releases_dir)) == ["d-1", "d-2", "d-running"]
+    assert rr.current_release() == "d-2"
 
 
 def test_prune_failure_is_a_warning(rr, tmp_path, monkeypatch):
@@ -372,3 +402,40 @@ def test_deep_revision_is_released_shared_and_pruned_without_recursion(rr, tmp_p
     finally:
         for path in revisions + [rr.root]:
             remove_tree(path)  # pytest's own clean-up of tmp_path would recurse on it
+
+
+def test_a_release_that_does_not_fit_is_refused_before_anything_is_written(rr, tmp_path, monkeypatch):
+    """Plain logic (tests/unit/plugins/modules/test_lifecycle_event.py fills a real small file system)."""
+    deploy(rr, tmp_path, "d-1", {"same": "s" * 1000, "VERSION": "1"})
+    before = sorted(os.listdir(rr.releases_dir)), open(rr.log_path).read()
+    monkeypatch.setattr(_releases, "free_bytes", lambda path: 4000)
+    rev = revision(tmp_path / "rev-d-2", {"same": "s" * 1000, "VERSION": "2", "new": "n" * 5000})
+    with pytest.raises(DeployError, match=r"on host %s, Install needs about 5000 bytes for the release in %s but only 4000 bytes "
+                                          r"are free: refused before anything was written, %s was not touched"
+                                          % (socket.gethostname(), rr.root, rr.current_link)) as err:
+        rr.create_release("d-2", rev)  # "same" and "VERSION" have their size in d-1: linked, not counted
+    assert err.value.details["needed_bytes"] == 5000 and err.value.details["free_bytes"] == 4000
+    assert (sorted(os.listdir(rr.releases_dir)), open(rr.log_path).read()) == before
+    assert rr.current_release() == "d-1"
+
+
+def test_a_failure_while_making_a_release_removes_it(rr, tmp_path):
+    """Whatever fails half way (an exception at a checkpoint), no releases/<id> is left holding its unfinished
+    marker, no temp dir either, current stays, and the same id can be made again."""
+    deploy(rr, tmp_path, "d-1", {"a": "1"})
+    rev = revision(tmp_path / "rev-d-2", {"a": "2", "b": "2", "c": "2"})
+
+    seen = []
+
+    def fail_at_second_file(name):
+        seen.append(name)
+        if seen.count("file") == 2:
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        rr.create_release("d-2", rev, checkpoint=fail_at_second_file)
+    assert sorted(os.listdir(rr.releases_dir)) == ["d-1"] and rr.current_release() == "d-1"
+    entry = [e for e in json.load(open(rr.log_path))["releases"] if e["id"] == "d-2"][0]
+    assert entry["status"] == "unfinished" and entry["failed_at"]
+    rr.create_release("d-2", rev)
+    assert rr.is_finished("d-2")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import tarfile
 import time
 
@@ -172,9 +173,11 @@ def test_no_complete_staging_without_its_appspec_json(tmp_path, root, monkeypatc
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(_staging, "write_appspec_json", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(DeployError, match="on host %s, staging the revision.* could not write in %s: no space left on the "
+                       "file system [(]ENOSPC[)]" % (socket.gethostname(), root / GID / "d-AAAAAAAA2")):
         stage(opts(root, "d-AAAAAAAA2", rev if not reuse else "", sha256=sha))
     assert _staging.read_info(str(root / GID / "d-AAAAAAAA2")) is None
+    assert not (root / GID / "d-AAAAAAAA2").exists()  # the half-made deployment dir is gone
 
 
 def test_lambda_appspec_is_not_deployable(tmp_path, root):
@@ -351,3 +354,15 @@ def test_reuse_and_retention_survive_a_deep_tree_staged_before_the_depth_limit(t
         results.append(stage(opts(root, "d-00000000%d" % number, rev, sha256=sha, max_revisions=2)))
     assert results[-1]["pruned"] == [str(first)]
     assert sorted(os.listdir(root / GID)) == ["d-000000002", "d-000000003"]
+
+
+def test_a_revision_that_does_not_fit_is_refused_before_it_is_copied(tmp_path, root, monkeypatch):
+    """Plain logic (tests/unit/plugins/modules/test_lifecycle_event.py fills a real small file system)."""
+    rev, sha = revision(tmp_path / "rev.tar")
+    monkeypatch.setattr(_staging, "free_bytes", lambda path: 100)
+    ddir = root / GID / "d-AAAAAAAA1"
+    with pytest.raises(DeployError, match="on host %s, staging the revision needs %d bytes for the archive in %s but only 100 "
+                                          "bytes are free: refused before anything was written"
+                                          % (socket.gethostname(), os.path.getsize(rev), ddir)):
+        stage(opts(root, "d-AAAAAAAA1", rev, sha256=sha))
+    assert not ddir.exists()

@@ -5,8 +5,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
+import subprocess
 import tempfile
 import time
 
@@ -16,6 +19,7 @@ from ansible.module_utils.testing import patch_module_args
 
 from bundle_fixtures import make_archive, parsed_appspec, write_revision
 
+from ansible_collections.appspec.deploy.plugins.module_utils import _archive, _releases
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot, deployment_group_id
 from ansible_collections.appspec.deploy.plugins.module_utils._lock import HostLock
 from ansible_collections.appspec.deploy.plugins.module_utils._spec import read_appspec_json
@@ -700,3 +704,146 @@ def test_keep_releases_below_one_is_refused_before_anything_runs(capsys, env):
     result = run_module(capsys, events=FULL, keep_releases=-1, mark_success=True, **common(root, "d-FIRST0001"))
     assert result["failed"] is True and result["msg"] == "keep_releases must be at least 1, got -1"
     assert not trace.exists()
+
+
+def test_a_hook_longer_than_the_lock_expiry_keeps_the_lock(capsys, tmp_path):
+    # Issue 14: the expiry is short (10 min) so that a killed controller does not block the group for long;
+    # a hook that legitimately runs longer than that must not lose the lock meanwhile.
+    root = DeploymentRoot(str(tmp_path / "root"))
+    lock = HostLock(root.root_dir, GID)
+    seen = tmp_path / "seen"
+    check = ("import json, time; lock = json.load(open(%r)); print('fresh' if lock['expires'] > time.time() else 'stale')"
+             % lock.path)
+    stage(root, "d-LONG00001", """
+        version: 0.0
+        os: linux
+        hooks:
+          BeforeInstall:
+            - location: long.sh
+              timeout: 30
+    """, {"long.sh": "#!/bin/sh\nfor i in 1 2 3 4 5 6 7; do sleep 0.5; python3 -c \"%s\" >> %s; done\n" % (check, seen)})
+    lock.acquire("d-LONG00001", ttl=1)  # taken by an earlier task (lock=acquire), with a 1 s expiry
+    result = run_module(capsys, events=["BeforeInstall"], lock="none", **common(root, "d-LONG00001"))
+    assert not result.get("failed"), result
+    assert seen.read_text().split() == ["fresh"] * 7  # 3.5 s of hook, a 1 s expiry: renewed all along
+    assert lock.read()["deployment_id"] == "d-LONG00001"
+    time.sleep(1.1)
+    assert HostLock.is_stale(lock.read())  # and no longer renewed once the task is over
+
+
+# --- a full disk (issue 14): a small real file system, mounted for the test --------------------------
+
+
+@contextlib.contextmanager
+def small_filesystem(path, size="2m", inodes=None):
+    """A tmpfs of ``size`` at ``path`` (root only), unmounted afterwards."""
+    os.makedirs(str(path), exist_ok=True)
+    options = "size=%s" % size + (",nr_inodes=%d" % inodes if inodes else "")
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                                           check=False).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        yield str(path)
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+RELEASE_APPSPEC = """
+    version: 0.0
+    os: linux
+    files:
+      - source: app
+        destination: %s/current
+"""
+
+
+def test_a_full_release_root_leaves_current_serving_and_nothing_half_made(capsys, tmp_path, monkeypatch):
+    root = DeploymentRoot(str(tmp_path / "root"))
+    with small_filesystem(tmp_path / "srv") as srv:
+        appspec = RELEASE_APPSPEC % srv
+        args = dict(events=["Install"], release_root=srv, mark_success=True)
+
+        def deploy(deployment_id, files):
+            stage(root, deployment_id, appspec, files)
+            return run_module(capsys, **dict(args, **common(root, deployment_id)))
+
+        def leftovers():
+            return sorted(os.listdir(os.path.join(srv, "releases")))
+
+        assert not deploy("d-DISK00001", {"app/VERSION": "v1\n"}).get("failed")
+        big = {"app/VERSION": "v2\n", "app/big": "x" * (3 * 1024 * 1024)}  # tmpfs stores it as it is
+
+        # 1. Bigger than the free space: refused before the first byte is written.
+        refused = deploy("d-DISK00002", big)
+        assert refused["failed"] and refused["failed_event"] == "Install"
+        assert "Install: on host %s, Install needs about %d bytes for the release in %s but only" % (
+            socket.gethostname(), 3 * 1024 * 1024, srv) in refused["msg"]  # VERSION: linked from v1
+        assert "refused before anything was written" in refused["msg"], refused["msg"]
+        assert leftovers() == ["d-DISK00001"] and os.readlink(os.path.join(srv, "current")) == "releases/d-DISK00001"
+
+        # 2. The space goes elsewhere after the check (simulated by a check that sees plenty): the disk fills mid-copy.
+        monkeypatch.setattr(_releases, "free_bytes", lambda path: 1 << 40)
+        filled = run_module(capsys, **dict(args, **common(root, "d-DISK00002")))
+        assert filled["failed"] and filled["failed_event"] == "Install"
+        assert ("Install: on host %s, Install (making the release d-DISK00002) could not write in %s: no space left on "
+                "the file system (ENOSPC): about %d bytes needed" % (socket.gethostname(), srv, 3 * 1024 * 1024)) in filled["msg"]
+        assert "the unfinished release was removed, %s/current was not touched" % srv in filled["msg"]
+        assert "[Errno" not in filled["msg"]
+        assert leftovers() == ["d-DISK00001"]  # no releases/d-DISK00002 with its unfinished marker, no temp dir
+        assert open(os.path.join(srv, "current", "VERSION")).read() == "v1\n"
+        monkeypatch.undo()
+
+        # 3. A crash left an unfinished release (its process is gone): the next deployment prunes it, and succeeds.
+        crashed = os.path.join(srv, "releases", "d-CRASHED01")
+        os.makedirs(crashed)
+        gone = subprocess.Popen(["true"])
+        gone.wait()
+        with open(os.path.join(crashed, _releases.UNFINISHED_MARKER), "w") as handle:
+            handle.write("d-CRASHED01 %d\n" % gone.pid)
+        done = deploy("d-DISK00003", {"app/VERSION": "v3\n"})
+        assert not done.get("failed"), done
+        assert done["events"][0]["install"]["pruned_unfinished"] == ["d-CRASHED01"]
+        assert leftovers() == ["d-DISK00001", "d-DISK00003"]
+        assert open(os.path.join(srv, "current", "VERSION")).read() == "v3\n"
+
+
+def test_a_full_deployment_root_during_download_bundle(capsys, env, tmp_path, monkeypatch):
+    root, trace, dest, make = env
+    with small_filesystem(root.root_dir, "2m"):
+        installed_first(capsys, root, make)
+        appspec = parsed_appspec(make.appspec).as_dict()
+        before = tree(root.root_dir)
+        # A few KB of gzip that declares 3 MB of files: refused by its declared sizes, nothing written.
+        path, sha = upload(make, tmp_path / "t1" / "upload.tgz", "good 2", {"app/zeros": b"\0" * (3 * 1024 * 1024)})
+        assert os.path.getsize(path) < 64 * 1024
+        result = run_module(capsys, events=ONE_CALL, revision=path, sha256=sha, appspec=appspec, mark_success=True,
+                            lock="release", **common(root, "d-SECOND001"))
+        assert result["failed"] and result["failed_event"] == "DownloadBundle"
+        assert result["msg"].startswith("DownloadBundle: on host %s, the archive needs about " % socket.gethostname())
+        assert "are free in %s: refused before anything was written" % root.deployment_dir(GID, "d-SECOND001") in result["msg"]
+        assert [e["status"] for e in result["events"][2:]] == ["skipped"] * len(FULL)
+        second = root.deployment_dir(GID, "d-SECOND001")
+        # Only the logs of ApplicationStop (which ran before): no archive, no bundle, no record of a staging.
+        assert sorted(tree(root.root_dir).keys() - before.keys()) == [os.path.relpath(p, root.root_dir) for p in (
+            second, os.path.join(second, "logs"), os.path.join(second, "logs", "scripts.log"))] + ["locks"]
+        assert (dest / "VERSION").read_text() == "good 1\n"  # the previous revision still installed
+
+        # The free space taken after the check: the disk fills while unpacking.
+        monkeypatch.setattr(_archive, "disk_free", lambda path: 1 << 40)
+        path, sha = upload(make, tmp_path / "t2" / "upload.tgz", "good 2", {"app/zeros": b"\0" * (3 * 1024 * 1024)})
+        result = run_module(capsys, events=ONE_CALL, revision=path, sha256=sha, appspec=appspec, mark_success=True,
+                            lock="release", **common(root, "d-SECOND001"))
+        assert result["failed"] and result["failed_event"] == "DownloadBundle"
+        assert ("DownloadBundle: on host %s, unpacking the revision could not write in %s: no space left on the file "
+                "system (ENOSPC): about " % (socket.gethostname(), root.archive_dir(GID, "d-SECOND001"))) in result["msg"]
+        assert "what was half-made there was removed" in result["msg"] and "[Errno" not in result["msg"]
+        assert sorted(os.listdir(second)) == ["logs"]
+        assert not os.path.exists(lock_path(root))
+        monkeypatch.undo()
+
+        # Space again (a smaller revision): the next run completes.
+        path, sha = upload(make, tmp_path / "t3" / "upload.tgz", "good 3")
+        result = run_module(capsys, events=ONE_CALL, revision=path, sha256=sha, appspec=appspec, mark_success=True,
+                            lock="release", **common(root, "d-THIRD0001"))
+        assert not result.get("failed"), result
+        assert (dest / "VERSION").read_text() == "good 3\n"

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import os
@@ -222,7 +223,7 @@ def test_a_zip_bomb_over_max_unpacked_size_is_refused_without_writing(tmp_path, 
     before = sorted(os.listdir(str(tmp_path)))
     with pytest.raises(RevisionError, match="unpacks to more than the limit of 1048576 bytes") as err:
         appspec_from_archive(bomb, max_unpacked_size=1024 * 1024)
-    assert err.value.details == {"limit": 1024 * 1024}
+    assert err.value.details["limit"] == 1024 * 1024 and err.value.details["declared"] > 1024 * 1024
     assert parses == [] and os.listdir(str(private_tmp)) == [] and sorted(os.listdir(str(tmp_path))) == before
     with pytest.raises(RevisionError, match="unpacks to more than the limit"):
         resolve_local(bomb, max_unpacked_size=1024 * 1024, cache=str(tmp_path / "cache"))
@@ -480,3 +481,51 @@ def test_archive_errors_name_the_revision_given(tmp_path, cache, http_server):
     with pytest.raises(RevisionError) as err:
         resolve_remote("url", http_server.url("evil.tar"), cache=cache)
     assert str(err.value).startswith("the revision %s is refused: " % http_server.url("evil.tar"))
+
+
+def _declared_tgz_bomb(path, size):
+    """A few hundred bytes of gzip: an AppSpec, then a GNU tar header declaring ``size`` bytes of zeros."""
+    head = tarfile.TarInfo("appspec.yml")
+    data = APPSPEC.encode()
+    head.size = len(data)
+    body = tarfile.TarInfo("zeros.bin")
+    body.size = size
+    raw = head.tobuf(tarfile.GNU_FORMAT) + data + b"\0" * (512 - len(data)) + body.tobuf(tarfile.GNU_FORMAT) + b"\0" * 512
+    with open(str(path), "wb") as handle:
+        handle.write(gzip.compress(raw))
+    return str(path)
+
+
+def _disk_usage(path):
+    total = 0
+    for here, dummy, files in os.walk(str(path)):
+        total += sum(os.lstat(os.path.join(here, name)).st_blocks * 512 for name in files)
+    return total
+
+
+@pytest.mark.parametrize("limit", [None, 10 * 1024 ** 3])  # None: the default, as an API caller gets it
+def test_a_revision_declaring_20_gib_is_refused_on_the_controller_by_its_headers(tmp_path, private_tmp, parses, limit):
+    # Issue 14: validating a revision must never unpack it whole; a few MB that expand to many GB are refused
+    # by their declared sizes before anything is written.
+    bomb = _declared_tgz_bomb(tmp_path / "bomb.tgz", 20 * 1024 ** 3)
+    assert os.path.getsize(bomb) < 4096
+    cache = tmp_path / "cache"
+    with pytest.raises(RevisionError, match=r"the revision %s is refused: archive unpacks to more than the limit of 10737418240 "
+                                            r"bytes \(max_unpacked_size\), by the sizes its entries declare" % bomb):
+        resolve_local(bomb, max_unpacked_size=limit, cache=str(cache))
+    with pytest.raises(RevisionError, match="more than the limit of 10737418240 bytes"):
+        appspec_from_archive(bomb, max_unpacked_size=limit)
+    assert parses == [] and os.listdir(str(private_tmp)) == []
+    assert _disk_usage(tmp_path) < 256 * 1024  # nothing was unpacked anywhere
+
+
+def test_the_controller_reads_one_appspec_member_with_a_size_cap(tmp_path):
+    # Whatever a header says, the one member read into memory is capped (MAX_APPSPEC_BYTES).
+    path = str(tmp_path / "big.tar")
+    with tarfile.open(path, "w") as archive:
+        info = tarfile.TarInfo("appspec.yml")
+        info.size = 4096
+        archive.addfile(info, io.BytesIO(b"#" * 4096))
+    assert len(_revision._read_entry(path, "tar", 0, limit=4096)) == 4096
+    with pytest.raises(RevisionError, match="entry 0 of .* holds more than 1000 bytes"):
+        _revision._read_entry(path, "tar", 0, limit=1000)
