@@ -10,7 +10,7 @@ want_hosts=0
 [ "${1:-}" = "--hosts" ] && want_hosts=1
 
 if [ "$want_hosts" = 1 ]; then
-    packages="podman runc debootstrap haproxy socat wrk acl uidmap openssh-client git shellcheck"
+    packages="podman runc debootstrap haproxy nginx socat wrk acl uidmap openssh-client git shellcheck"
     missing=()
     for p in $packages; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
     if [ ${#missing[@]} -gt 0 ]; then

@@ -34,6 +34,10 @@ description:
     of its events has (an ignored failure counts as succeeded), V(failed) as well when one of its tasks failed.
   - V(hosts) is the report of earlier versions, kept for compatibility, with every event of every deployment,
     each tagged with its V(deployment_id) and V(kind).
+  - Under the table, each deployment's traffic changes (the results of M(appspec.deploy.load_balancer) that changed
+    servers, in order) and canary analyses (M(appspec.deploy.canary_analysis)) with their metrics; in the JSON, each
+    deployment's V(traffic) and V(analyses). A change belongs to the deployment its task names in C(deployment_id),
+    else to the deployment whose events were reported last. A failed change or analysis makes the deployment failed.
   - The table is left out when the stdout callback writes JSON, so that its output stays one document.
   - Enable it with C(callbacks_enabled = appspec.deploy.deployment_summary) in C(ansible.cfg).
 author:
@@ -64,6 +68,8 @@ from ansible_collections.appspec.deploy.plugins.module_utils._spec import IN_PLA
 
 LIFECYCLE_ACTIONS = ("appspec.deploy.lifecycle_event", "lifecycle_event")
 BUNDLE_ACTIONS = ("appspec.deploy.bundle", "bundle")
+TRAFFIC_ACTIONS = ("appspec.deploy.load_balancer", "load_balancer")
+ANALYSIS_ACTIONS = ("appspec.deploy.canary_analysis", "canary_analysis")
 DOWNLOAD_BUNDLE = "DownloadBundle"
 # The status of a host or deployment is the first of these any of its events has.
 ROLLUP_ORDER = ("failed", "would_run", "succeeded", "skipped")
@@ -93,6 +99,8 @@ class Deployment:
     rollback_of: t.Optional[str] = None
     hosts: t.Dict[str, t.List[Entry]] = dataclasses.field(default_factory=dict)
     failures: t.Dict[str, str] = dataclasses.field(default_factory=dict)
+    traffic: t.List[Entry] = dataclasses.field(default_factory=list)  # load balancer changes, in order
+    analyses: t.List[Entry] = dataclasses.field(default_factory=list)  # canary verdicts, in order
 
     def add(self, host: str, entries: t.List[Entry]) -> None:
         events = self.hosts.setdefault(host, [])
@@ -109,8 +117,10 @@ class Deployment:
 
     def as_dict(self) -> t.Dict[str, t.Any]:
         host_status = {host: self.host_status(host) for host in sorted(self.hosts)}
-        report = {"deployment_id": self.deployment_id, "kind": self.kind, "status": _rollup(host_status.values()),
-                  "hosts": self.hosts, "host_status": host_status, "failures": self.failures}  # type: t.Dict[str, t.Any]
+        statuses = list(host_status.values()) + ["failed" for item in self.traffic + self.analyses if item["status"] == "failed"]
+        report = {"deployment_id": self.deployment_id, "kind": self.kind, "status": _rollup(statuses),
+                  "hosts": self.hosts, "host_status": host_status, "failures": self.failures,
+                  "traffic": self.traffic, "analyses": self.analyses}  # type: t.Dict[str, t.Any]
         if self.kind == "rollback":
             report["rollback_of"] = self.rollback_of
         return report
@@ -128,6 +138,7 @@ class CallbackModule(CallbackBase):
         self.deployments: t.Dict[t.Tuple[str, str], Deployment] = {}
         self.started: t.Dict[t.Tuple[str, str], float] = {}
         self.real_run = False  # a recorded task ran outside check mode
+        self.current: t.Optional[t.Tuple[str, str]] = None  # the deployment whose events were recorded last
 
     def v2_runner_on_start(self, host: t.Any, task: t.Any) -> None:
         self.started[(host.get_name(), task._uuid)] = time.monotonic()
@@ -144,8 +155,13 @@ class CallbackModule(CallbackBase):
         task = result._task
         action = getattr(task, "resolved_action", None) or task.action
         data = result._result
-        if action not in LIFECYCLE_ACTIONS + BUNDLE_ACTIONS or isinstance(data.get("results"), list):
-            return  # not ours, or a loop whose items were recorded one by one
+        if isinstance(data.get("results"), list):
+            return  # a loop whose items were recorded one by one
+        if action in TRAFFIC_ACTIONS + ANALYSIS_ACTIONS:
+            self._record_traffic(result, action, failed)
+            return
+        if action not in LIFECYCLE_ACTIONS + BUNDLE_ACTIONS:
+            return
         host = result._host.get_name()
         # What the module ran with; the task's own args when it never ran (the action plugin failed first).
         args = (data.get("invocation") or {}).get("module_args") or task.args
@@ -160,11 +176,36 @@ class CallbackModule(CallbackBase):
         kind = "rollback" if boolean(args.get("rollback", False), strict=False) else "deployment"
         deployment_id = str(args.get("deployment_id") or os.path.basename(str(data.get("deployment_dir") or "")) or "unknown")
         deployment = self.deployments.setdefault((deployment_id, kind), Deployment(deployment_id, kind))
+        self.current = (deployment_id, kind)
         deployment.rollback_of = deployment.rollback_of or data.get("rollback_from") or args.get("rollback_from")
         deployment.add(host, entries)
         if failed:
             deployment.failures[host] = str(data.get("msg") or "failed")
         self.real_run = self.real_run or not check_mode
+
+    def _record_traffic(self, result: t.Any, action: str, failed: bool) -> None:
+        """A load balancer change (not a reading) or a canary verdict, for the deployment named in the task, else the
+        deployment whose events were recorded last (a traffic move belongs to the deployment around it)."""
+        task, data = result._task, result._result
+        args = (data.get("invocation") or {}).get("module_args") or task.args
+        if action in TRAFFIC_ACTIONS and (args.get("state") == "query" or not (failed or data.get("moves"))):
+            return
+        deployment_id = str(data.get("deployment_id") or args.get("deployment_id") or "")
+        key = self.current
+        if deployment_id and (key is None or key[0] != deployment_id):
+            # The latest deployment or rollback of that id, else a new deployment.
+            key = next((k for k in reversed(list(self.deployments)) if k[0] == deployment_id), (deployment_id, "deployment"))
+        if key is None:
+            return
+        deployment = self.deployments.setdefault(key, Deployment(*key))
+        status = "would_run" if task.check_mode else "failed" if failed else "succeeded"
+        if action in TRAFFIC_ACTIONS:
+            deployment.traffic.append({"status": status, "moves": data.get("moves") or [], "msg": str(data.get("msg") or "")
+                                       if failed else "", "load_balancer": args.get("type")})
+        else:
+            analysis = dict(data.get("analysis") or {})
+            deployment.analyses.append(dict(analysis, status="failed" if failed or not analysis.get("passed") else "succeeded"))
+        self.real_run = self.real_run or not task.check_mode
 
     def v2_runner_on_ok(self, result: t.Any) -> None:
         self._record(result, False)
@@ -255,7 +296,34 @@ def render_table(report: t.Dict[str, t.Any]) -> t.List[str]:
             rows.append([label, host, SHOWN.get(deployment["host_status"][host], deployment["host_status"][host])]
                         + [cells.get(column, "") for column in columns])
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
+    for deployment in report["deployments"]:
+        label = deployment["deployment_id"] + (" (rollback)" if deployment["kind"] == "rollback" else "")
+        for change in deployment.get("traffic", []):
+            lines.append("%s  traffic %s: %s" % (label, SHOWN.get(change["status"], change["status"]),
+                                                 "; ".join(_move(m) for m in change["moves"]) or change["msg"] or "no change"))
+        for analysis in deployment.get("analyses", []):
+            lines.append("%s  analysis %s" % (label, analysis.get("summary", "")))
+            for metric in analysis.get("metrics", []):
+                lines.append("%s    %s %s: updated %s, baseline %s, limit %s%s" % (
+                    label, "ok" if metric.get("passed") else "FAILED", metric.get("name"), metric.get("updated"),
+                    metric.get("baseline"), metric.get("limit"), (" (%s)" % metric["note"]) if metric.get("note") else ""))
+    return lines
+
+
+def _move(move: Entry) -> str:
+    """One load balancer change: ``web1 ready->maint``, ``web2 weight 1->85``, with a drain that timed out."""
+    name = str(move.get("name", "?"))
+    parts = []
+    if move.get("from") != move.get("to") and move.get("to") is not None:
+        parts.append("%s->%s" % (move.get("from"), move.get("to")))
+    if move.get("weight_from") != move.get("weight_to") and move.get("weight_to") is not None:
+        parts.append("weight %s->%s" % (move.get("weight_from"), move.get("weight_to")))
+    if move.get("sessions_left"):
+        parts.append("(%s sessions still open after %ss)" % (move["sessions_left"], move.get("drain_seconds")))
+    if move.get("old_workers_left"):
+        parts.append("(old nginx workers still running after %ss)" % move.get("drain_seconds"))
+    return "%s %s" % (name, " ".join(parts) or "unchanged")
 
 
 def _cell(entry: Entry) -> str:

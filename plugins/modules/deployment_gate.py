@@ -76,12 +76,12 @@ stop:
   type: bool
   sample: true
 reason:
-  description: Why the deployment stops, naming the hosts that failed and those not deployed; empty when it goes on.
+  description: Why the deployment stops, naming the hosts that failed (RV(not_deployed) lists those not deployed); empty when it goes on.
   returned: success
   type: str
   sample: >-
     1 host(s) failed so far (web1); deploying the next 3 host(s) would leave fewer healthy hosts than the
-    deployment config allows (at most 3 of 9 out of service). Not deployed: web4, web5, web6, web7, web8, web9.
+    deployment config allows (at most 3 of 9 out of service).
 failed_so_far:
   description: The hosts of the play that failed or never finished in this deployment, in play order.
   returned: success

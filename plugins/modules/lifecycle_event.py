@@ -654,7 +654,8 @@ def run(params: t.Dict[str, t.Any], check_mode: bool, consume_upload: bool = Fal
         previous_appspec=ParsedAppSpec.from_dict(params["previous_appspec"], "previous_appspec")
         if params["previous_appspec"] is not None else None,
         previous_appspec_error=params["previous_appspec_error"],
-        own_appspec=own_appspec if archive_dir else None,
+        # A check-mode preview of later hooks (BeforeAllowTraffic of a blue/green run) plans them from the given AppSpec.
+        own_appspec=own_appspec if archive_dir or check_mode else None,
         release_root=params["release_root"],
         ignore_application_stop_failures=params["ignore_application_stop_failures"],
         output_tail_bytes=params["output_tail_bytes"],

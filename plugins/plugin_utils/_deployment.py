@@ -198,9 +198,8 @@ def gate(deployment_id: str, max_unhealthy: int, all_hosts: t.Sequence[str], bat
         return GateDecision(stop=False, reason="", failed_so_far=failed, not_deployed=not_deployed)
     reason = (
         "%d host(s) failed so far%s; deploying the next %d host(s) would leave fewer healthy hosts than the "
-        "deployment config allows (at most %d of %d out of service). Not deployed: %s."
-        % (len(failed), " (%s)" % ", ".join(failed) if failed else "", len(batch), max_unhealthy,
-           len(all_hosts), ", ".join(not_deployed)))
+        "deployment config allows (at most %d of %d out of service)."
+        % (len(failed), " (%s)" % ", ".join(failed) if failed else "", len(batch), max_unhealthy, len(all_hosts)))
     return GateDecision(stop=True, reason=reason, failed_so_far=failed, not_deployed=not_deployed)
 
 

@@ -23,6 +23,7 @@ import posixpath
 import stat
 import tarfile
 import tempfile
+import time
 import typing as t
 import zipfile
 import zlib
@@ -40,6 +41,9 @@ from ansible_collections.appspec.deploy.plugins.plugin_utils._appspec import (
 )
 
 _KEEP_PACKS = 4
+# A pack may still be uploaded by a deployment that started with it (a rolling deployment of a big fleet runs
+# for hours, other runs pack other directories meanwhile): only packs unused for this long are ever pruned.
+_PACK_IDLE_SECONDS = 2 * 24 * 3600
 _MAX_LINK_HOPS = 40
 _GIT_DIR = ".git"
 
@@ -158,7 +162,10 @@ def pack_directory(root: str, cache: t.Optional[str] = None) -> str:
             raise
     old = sorted((os.path.join(packs, n) for n in os.listdir(packs) if n.endswith(".tar")),
                  key=lambda p: os.stat(p).st_mtime, reverse=True)
+    idle_since = time.time() - _PACK_IDLE_SECONDS
     for path in old[_KEEP_PACKS:]:
+        if os.stat(path).st_mtime > idle_since:
+            continue
         for leftover in (path, path + ".lock"):
             try:
                 os.unlink(leftover)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The example application: answers GET / with its version and the deployment that installed it."""
 import http.server
+import itertools
 import os
 import socketserver
 
@@ -17,15 +18,28 @@ def read(name, default=""):
         return default
 
 
+# A FAIL_EVERY file (N) makes every Nth request to / fail with 500 once the server has answered 20 of them: a
+# revision that passes its health checks and ValidateService but fails under real traffic (the canary tests use it).
+FAIL_EVERY = int(read("FAIL_EVERY", "0") or 0)
+REQUESTS = itertools.count(1)
+
+
+def _fails(number):
+    return number > 20 and number % FAIL_EVERY == 0
+
+
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
+        status = 200
         if self.path == "/health":
             body = b"ok\n"
+        elif FAIL_EVERY and _fails(next(REQUESTS)):
+            status, body = 500, b"failing under load on purpose (FAIL_EVERY)\n"
         else:
             # release: the directory this server runs from (a release id in release mode).
             body = ("appspec-example version=%s release=%s deployment=%s\n"
                     % (read("VERSION"), os.path.basename(HERE), read("DEPLOYMENT"))).encode()
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

@@ -4,6 +4,11 @@
 
 Sends GET requests with THREADS keep-alive clients until STOPFILE exists (or MAX_SECONDS pass),
 then writes RESULT as JSON: total, failed, the first errors, and how many answers each version gave.
+
+Like browsers, curl and HTTP libraries, a client retries a GET once on a new connection when a REUSED
+keep-alive connection was closed before any response came (RFC 9112, 9.3.1: the server may close an
+idle connection at any time, as nginx does on a graceful reload). Such retries are counted in
+``retried``; a request that fails on a fresh connection, or gets a wrong answer, counts as failed.
 """
 import http.client
 import json
@@ -20,27 +25,36 @@ def main() -> int:
     deadline = time.time() + (float(sys.argv[5]) if len(sys.argv) > 5 else 600)
     parts = urllib.parse.urlsplit(url)
     lock = threading.Lock()
-    stats = {"total": 0, "failed": 0, "errors": [], "versions": {}, "started": time.time()}
+    stats = {"total": 0, "failed": 0, "retried": 0, "errors": [], "versions": {}, "started": time.time()}
 
     def worker() -> None:
         conn = None
+        reused = False
         while not os.path.exists(stopfile) and time.time() < deadline:
-            try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=10)
-                conn.request("GET", parts.path or "/")
-                response = conn.getresponse()
-                body = response.read().decode(errors="replace")
-                ok = response.status == 200 and "version=" in body
-                version = body.split("version=", 1)[1].split()[0] if ok else None
-                error = None if ok else "HTTP %s: %s" % (response.status, body[:100])
-            except (OSError, http.client.HTTPException) as err:
-                ok, version, error = False, None, "%s: %s" % (type(err).__name__, err)
-                if conn is not None:
+            retried = False
+            while True:
+                try:
+                    if conn is None:
+                        conn, reused = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=10), False
+                    conn.request("GET", parts.path or "/")
+                    response = conn.getresponse()
+                    body = response.read().decode(errors="replace")
+                    ok = response.status == 200 and "version=" in body
+                    version = body.split("version=", 1)[1].split()[0] if ok else None
+                    error = None if ok else "HTTP %s: %s" % (response.status, body[:100])
+                    reused = True
+                except (OSError, http.client.HTTPException) as err:
+                    ok, version, error = False, None, "%s: %s" % (type(err).__name__, err)
                     conn.close()
-                conn = None
+                    conn = None
+                    closed_idle = isinstance(err, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError))
+                    if reused and closed_idle and not retried:
+                        retried = True
+                        continue
+                break
             with lock:
                 stats["total"] += 1
+                stats["retried"] += retried
                 if ok:
                     stats["versions"][version] = stats["versions"].get(version, 0) + 1
                 else:

@@ -17,7 +17,7 @@ def test_the_run_failed_and_says_why():
     out = RUN["stdout"]
     assert RUN["rc"] != 0
     assert "FAILED" in out and "failed: web2" in out
-    assert "Stopped by the minimum of healthy hosts" in out
+    assert "Stopped: by the minimum of healthy hosts: " in out
     assert "Not deployed: web3" in out
     assert "Automatic rollback restored the last successful revision on: web1, web2" in out
 

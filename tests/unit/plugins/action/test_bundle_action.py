@@ -49,13 +49,14 @@ def test_changed_tree_gives_a_new_pack(tmp_path):
     assert pack_directory(str(src), cache) != os.path.join(cache, "packed", before + ".tar")
 
 
-def test_only_a_few_packs_are_kept(tmp_path):
+def test_only_a_few_idle_packs_are_kept(tmp_path):
+    """Packs unused for days are pruned beyond the newest four (those in use: test__revision.py)."""
     src = tmp_path / "rev"
     make_tree(src)
     cache = str(tmp_path / "cache")
     for number in range(7):
         (src / "n").write_text(str(number))
-        os.utime(pack_directory(str(src), cache), (time.time() - 100 + number,) * 2)
+        os.utime(pack_directory(str(src), cache), (time.time() - 3 * 24 * 3600 + number,) * 2)
     assert len([n for n in os.listdir(os.path.join(cache, "packed")) if n.endswith(".tar")]) == 4
 
 

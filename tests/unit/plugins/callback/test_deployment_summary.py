@@ -196,6 +196,35 @@ def test_loop_items_are_recorded_one_by_one() -> None:
 # --- real ansible-playbook runs -----------------------------------------------------------------------
 
 
+def test_traffic_moves_and_analyses_are_reported_with_their_deployment() -> None:
+    callback = CallbackModule()
+    feed(callback, LIFECYCLE, {"deployment_id": "d-1", "events": ["ValidateService"]},
+         {"events": [event("ValidateService", "succeeded")]})
+    balancer = "appspec.deploy.load_balancer"
+    feed(callback, balancer, {"type": "haproxy", "state": "query"}, {"servers": {}})  # a reading is not a change
+    feed(callback, balancer, {"type": "haproxy", "state": "present"}, {"moves": []})  # nothing changed
+    feed(callback, balancer, {"type": "haproxy", "state": "present"}, {"moves": [
+        {"name": "green1", "from": "maint", "to": "ready", "weight_from": 1, "weight_to": 1},
+        {"name": "blue1", "from": "ready", "to": "maint", "weight_from": 1, "weight_to": 1, "drain_seconds": 30,
+         "sessions_left": 2}]})
+    feed(callback, balancer, {"type": "nginx", "state": "present", "deployment_id": "d-2"},
+         {"failed": True, "msg": "nginx -t failed"})
+    feed(callback, "appspec.deploy.canary_analysis", {"deployment_id": "d-1", "step": 1}, {
+        "deployment_id": "d-1", "analysis": {"step": 1, "passed": False, "summary": "step 1 failed on error rate",
+                                             "metrics": [{"name": "error rate", "updated": 0.33, "baseline": 0.0,
+                                                          "limit": 0.05, "passed": False, "note": "20 of 60"}]}})
+    report = callback.report()
+    first, second = report["deployments"]
+    assert [change["moves"][0]["name"] for change in first["traffic"]] == ["green1"]
+    assert first["analyses"][0]["status"] == "failed" and first["status"] == "failed"
+    assert second["deployment_id"] == "d-2" and second["traffic"][0]["status"] == "failed"
+    lines = render_table(report)
+    assert "d-1  traffic ok: green1 maint->ready; blue1 ready->maint (2 sessions still open after 30s)" in lines
+    assert "d-1  analysis step 1 failed on error rate" in lines
+    assert "d-1    FAILED error rate: updated 0.33, baseline 0.0, limit 0.05 (20 of 60)" in lines
+    assert "d-2  traffic FAILED: nginx -t failed" in lines
+
+
 def run_playbook_with_summary(tmp_path: t.Any, playbook: str, *options: str,
                               stdout_callback: str = "default") -> t.Tuple[subprocess.CompletedProcess, t.Dict[str, t.Any]]:
     """Run ``playbook`` on localhost with the callback on; (the run, the JSON report it wrote)."""

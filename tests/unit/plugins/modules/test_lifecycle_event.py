@@ -175,6 +175,22 @@ def test_check_mode_runs_nothing(capsys, env):
     assert root.read_record(GID, "last_good_deployment") is None
 
 
+def test_check_mode_previews_hooks_of_a_revision_it_did_not_stage(capsys, env):
+    """A blue/green --check run previews BeforeAllowTraffic in a task of its own, after a DownloadBundle that staged
+    nothing: the hooks are planned from the AppSpec the controller parsed, and nothing runs."""
+    root, trace, dest, make = env
+    appspec = parsed_appspec(make.appspec).as_dict()
+    result = run_module(capsys, events=["ValidateService"], appspec=appspec, _ansible_check_mode=True,
+                        **common(root, "d-CHECK0002"))
+    assert not result.get("failed"), result
+    assert [e["status"] for e in result["events"]] == ["skipped"]
+    assert result["events"][0]["scripts"][0]["path"].endswith("d-CHECK0002/deployment-archive/scripts/validate.sh")
+    assert not trace.exists() and not os.path.exists(root.archive_dir(GID, "d-CHECK0002"))
+    # Outside check mode the same call still needs the staged revision.
+    failed = run_module(capsys, events=["ValidateService"], appspec=appspec, **common(root, "d-CHECK0002"))
+    assert failed["failed"] and "the revision is not staged" in failed["msg"]
+
+
 def test_lock_held_by_another_deployment_fails_fast(capsys, env):
     root, trace, _dest, make = env
     make("d-ONE000001")

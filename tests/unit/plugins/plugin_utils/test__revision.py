@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import io
 import os
+import time
 import stat
 import struct
 import tarfile
@@ -276,6 +277,28 @@ def test_resolve_local_packs_a_directory_with_a_stable_sha256(tmp_path, cache):
     assert resolve_local(str(src), sha256="SHA256:" + first.sha256.upper(), cache=cache).sha256 == first.sha256
     (src / "scripts" / "after.sh").write_text("#!/bin/sh\necho changed\n")
     assert resolve_local(str(src), cache=cache).sha256 != first.sha256
+
+
+def test_packs_in_use_are_never_pruned_by_other_runs(tmp_path, cache):
+    """Another run packing other directories must not remove a pack a running deployment still uploads: only
+    packs beyond the newest few AND unused for two days go (a rolling deployment lost its archive otherwise)."""
+    from ansible_collections.appspec.deploy.plugins.plugin_utils import _revision
+
+    def pack(name):
+        src = tmp_path / name
+        (src / "scripts").mkdir(parents=True)
+        (src / "appspec.yml").write_text(APPSPEC)
+        (src / "scripts" / "after.sh").write_text("#!/bin/sh\necho %s\n" % name)
+        return _revision.pack_directory(str(src), cache)
+
+    in_use = pack("in-use")
+    stale = pack("stale")
+    long_ago = time.time() - _revision._PACK_IDLE_SECONDS - 60
+    os.utime(stale, (long_ago, long_ago))
+    for index in range(_revision._KEEP_PACKS + 2):
+        pack("other-%d" % index)
+    assert os.path.exists(in_use), "a pack used minutes ago was pruned"
+    assert not os.path.exists(stale), "a pack unused for days and beyond the newest few was kept"
 
 
 def test_resolve_local_refuses_a_directory_a_host_would_refuse(tmp_path, cache):
