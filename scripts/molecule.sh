@@ -15,6 +15,8 @@ cd "$(dirname "$0")/.." || exit 1
 root=$PWD
 export PATH="$root/.venv/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$root/.cache/collections"
+# The scenarios' deployments go to a revision history of their own (a scenario may set its own in molecule.yml).
+export APPSPEC_DEPLOY_HISTORY_DIR=${APPSPEC_DEPLOY_HISTORY_DIR:-$root/.cache/test-history}
 export NO_COLOR=${NO_COLOR:-1}
 command=${MOLECULE_COMMAND:-test}
 

@@ -8,6 +8,9 @@ stages=("$@")
 
 scripts/bootstrap.sh --hosts || { echo "bootstrap failed"; echo "0 passed, 1 failed"; exit 1; }
 export PATH="$PWD/.venv/bin:$PATH"
+# Every deploy.yml run records the deployment in the revision history (docs/pipeline.md): the tests' runs go to a
+# history of their own, not to the user's (~/.local/state/appspec.deploy/history).
+export APPSPEC_DEPLOY_HISTORY_DIR=${APPSPEC_DEPLOY_HISTORY_DIR:-$PWD/.cache/test-history}
 
 passed=0 failed=0 failures=()
 run_stage() {

@@ -77,6 +77,27 @@ VARIABLES = {
     "appspec_strict_variables": Variable("strict_variables", "bool", False),
     "appspec_validate_revision": Variable(),
     "appspec_rollback_target": Variable(),
+    # Watch and preflight (docs/pipeline.md): watch.yml (imported by deploy.yml), preflight.yml.
+    "appspec_watch_seconds": Variable(),
+    "appspec_watch_interval": Variable(),
+    "appspec_watch_probes": Variable(),
+    "appspec_watch_max_failure_rate": Variable(),
+    "appspec_watch_max_latency_ms": Variable(),
+    "appspec_watch_max_error_rate": Variable(),
+    "appspec_watch_min_requests": Variable(),
+    "appspec_preflight": Variable(),
+    # Pipeline (docs/pipeline.md): package.yml, the revision history, promote.yml, history.yml.
+    "appspec_package_src": Variable(),
+    "appspec_package_dest": Variable(),
+    "appspec_package_format": Variable(),
+    "appspec_package_publish": Variable(),
+    "appspec_history_dir": Variable(),
+    "appspec_history_environment": Variable(),
+    "appspec_history_limit": Variable(),
+    "appspec_history_json": Variable(),
+    "appspec_environments": Variable(),
+    "appspec_promote_action": Variable(),
+    "appspec_block_reason": Variable(),
     # Set by AWX for every job of a workflow job, the slices of a sliced job included (docs/awx.md):
     # the slices derive one deployment id from them (_plan.deployment_ids).
     "awx_workflow_job_id": Variable("workflow_job_id", default=""),

@@ -21,11 +21,11 @@ from ansible_collections.appspec.deploy.plugins.plugin_utils._variables import (
 
 
 def documented_variables():
-    """The names of the contract table of docs/variables.md (the rows before the next section), AWX's included."""
+    """The names of the variable tables of docs/variables.md: the playbook contract (AWX's included) and the pipeline's."""
     with open(os.path.join(REPO, "docs", "variables.md")) as handle:
         text = handle.read()
-    section = text.split("## The playbook contract", 1)[1].split("\n#", 1)[0]
-    return re.findall(r"^\| `((?:appspec|awx)_[a-z0-9_]+)` \|", section, re.M)
+    tables = [text.split(heading, 1)[1].split("\n#", 1)[0] for heading in ("## The playbook contract", "## Pipeline variables")]
+    return [name for table in tables for name in re.findall(r"^\| `((?:appspec|awx)_[a-z0-9_]+)` \|", table, re.M)]
 
 
 def test_the_known_variables_are_the_documented_table():
