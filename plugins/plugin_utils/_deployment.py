@@ -34,7 +34,7 @@ _SPELLINGS = (
     % ", ".join(BUILTIN_CONFIGS))
 # Statuses that count a host as failed: in_progress means it never finished (unreachable, interrupted).
 # "refused": another deployment's lock turned the host away before anything ran (never rolled back).
-_FAILED_STATUSES = ("failed", "in_progress", "refused")
+_FAILED_STATUSES = ("failed", "in_progress", "refused", "unreachable")
 
 HostStates = t.Mapping[str, t.Mapping[str, t.Any]]
 

@@ -239,3 +239,10 @@ def test_host_states_from_hostvars():
         "h1": {"deployment": D, "status": "failed"},
         "h3": {"deployment": "d-OTHER0001", "status": "succeeded"},
     }
+
+
+def test_an_unreachable_host_counts_as_failed_for_the_gate_and_the_verdict():
+    touched = states(h1="succeeded", h2="unreachable")
+    assert gate(D, 1, HOSTS, HOSTS[2:3], touched).stop
+    decided = outcome(D, HOSTS[:2], touched, 2, False)
+    assert decided.failed and decided.failed_hosts == ["h2"] and decided.untouched == []
