@@ -12,6 +12,7 @@ the oldest host Python, without PyYAML or boto3. YAML text is parsed only when a
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import http.server
@@ -283,3 +284,18 @@ def git_repo(tmp_path):
     info = Repo()
     info.path, info.first, info.second = str(repo), first, second
     return info
+
+
+@contextlib.contextmanager
+def small_filesystem(path: t.Any, size: str = "2m", inodes: t.Optional[int] = None) -> t.Iterator[str]:
+    """A real small file system (a tmpfs of ``size``, and ``inodes``) mounted at ``path`` for a full-disk test; root
+    only (skips otherwise), unmounted afterwards."""
+    os.makedirs(str(path), exist_ok=True)
+    options = "size=%s" % size + (",nr_inodes=%d" % inodes if inodes else "")
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                                           check=False).returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    try:
+        yield str(path)
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)

@@ -5,13 +5,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import subprocess
 import time
 
 import pytest
+
+from bundle_fixtures import small_filesystem
 
 from ansible_collections.appspec.deploy.plugins.module_utils import _preflight
 from ansible_collections.appspec.deploy.plugins.module_utils._lock import HostLock
@@ -24,18 +24,6 @@ def appspec(runas=None, owner=None, group=None, acls=None, sudo=False, destinati
     rule = {"object": "/tmp/x", "owner": owner, "group": group, "acls": acls or []}
     return {"appspec": {"version": 0.0, "os": "linux", "files": [{"source": "/", "destination": destination}],
                         "hooks": {"ApplicationStart": [hook]}, "permissions": [rule]}, "compute_platform": "server"}
-
-
-@contextlib.contextmanager
-def small_filesystem(path, size="1m"):
-    os.makedirs(str(path), exist_ok=True)
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "tmpfs", str(path)],
-                                           check=False).returncode != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    try:
-        yield str(path)
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 @pytest.mark.parametrize("spec, problems", [
@@ -89,7 +77,7 @@ def test_lock(tmp_path):
 
 
 def test_disk_on_a_small_file_system(tmp_path):
-    with small_filesystem(tmp_path / "small") as small:
+    with small_filesystem(tmp_path / "small", "1m") as small:
         root_dir = os.path.join(small, "deployment-root")
         result = _preflight.preflight(root_dir, GROUP_ID, appspec(destination=str(tmp_path / "files")),
                                       bundle_size=300 * 1024, unpacked_size=300 * 1024)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import io
 import os
@@ -10,11 +9,12 @@ import re
 import socket
 import stat
 import struct
-import subprocess
 import tarfile
 import zipfile
 
 import pytest
+
+from bundle_fixtures import small_filesystem
 
 from ansible_collections.appspec.deploy.plugins.module_utils._archive import (
     DEFAULT_MAX_UNPACKED_SIZE, MAX_PATH_DEPTH, ArchiveError, detect_bundle_type, plan_archive, remove_tree, unpack_archive,
@@ -522,20 +522,6 @@ def test_a_bomb_declaring_many_gigabytes_is_refused_by_its_headers(tmp_path, fmt
                                            % (re.escape(socket.gethostname()), re.escape(str(tmp_path / "deploy")))):
         unpack_archive(bomb, str(tmp_path / "deploy" / "deployment-archive"), free_space=lambda _path: 1000000)
     assert_nothing_left(tmp_path)
-
-
-@contextlib.contextmanager
-def small_filesystem(path, size="2m", inodes=None):
-    """A tmpfs of ``size`` (and ``inodes``) at ``path`` (root only), unmounted afterwards."""
-    os.makedirs(str(path), exist_ok=True)
-    options = "size=%s" % size + (",nr_inodes=%d" % inodes if inodes else "")
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                                           check=False).returncode != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    try:
-        yield str(path)
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 def test_a_file_system_out_of_inodes_mid_unpack_is_named_and_leaves_nothing(tmp_path):

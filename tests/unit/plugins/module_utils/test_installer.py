@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -12,6 +11,8 @@ import sys
 import textwrap
 
 import pytest
+
+from bundle_fixtures import small_filesystem
 
 from ansible_collections.appspec.deploy.plugins.module_utils import _installer as I
 from ansible_collections.appspec.deploy.plugins.module_utils._archive import remove_tree
@@ -404,19 +405,6 @@ def test_deep_tree_is_installed_and_removed_without_recursion(env):
 
 
 # --- a full disk (issue 14) ---------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def small_filesystem(path, size="2m"):
-    """A tmpfs of ``size`` at ``path`` (root only), unmounted afterwards."""
-    os.makedirs(str(path), exist_ok=True)
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "tmpfs", str(path)],
-                                           check=False).returncode != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    try:
-        yield str(path)
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 def test_files_that_do_not_fit_are_refused_before_any_change(env, monkeypatch):

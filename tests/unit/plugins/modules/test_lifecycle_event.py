@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import socket
@@ -17,7 +16,7 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
-from bundle_fixtures import make_archive, parsed_appspec, write_revision
+from bundle_fixtures import make_archive, parsed_appspec, small_filesystem, write_revision
 
 from ansible_collections.appspec.deploy.plugins.module_utils import _archive, _releases
 from ansible_collections.appspec.deploy.plugins.module_utils._layout import DeploymentRoot, deployment_group_id
@@ -748,20 +747,6 @@ def test_a_hook_longer_than_the_lock_expiry_keeps_the_lock(capsys, tmp_path):
 
 
 # --- a full disk (issue 14): a small real file system, mounted for the test --------------------------
-
-
-@contextlib.contextmanager
-def small_filesystem(path, size="2m", inodes=None):
-    """A tmpfs of ``size`` at ``path`` (root only), unmounted afterwards."""
-    os.makedirs(str(path), exist_ok=True)
-    options = "size=%s" % size + (",nr_inodes=%d" % inodes if inodes else "")
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
-                                           check=False).returncode != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    try:
-        yield str(path)
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 RELEASE_APPSPEC = """
