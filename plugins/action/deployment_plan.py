@@ -45,6 +45,8 @@ class ActionModule(ActionBase):
             options = settle_defaults(options, args["hosts"])
             resolved = self._resolve(options) if options["resolve"] else None
             deployment = plan_deployment(options, args["hosts"], resolved)
+            if resolved is not None:  # what CodeDeploy accepts but is probably a mistake, with the AppSpec's line
+                warnings.extend("%s: %s" % (resolved.source, warning) for warning in resolved.appspec.warnings)
         except DeployError as err:
             # Ansible shows no warnings of a failed task, and a typo is the likely cause of the failure.
             raise AnsibleActionFail("\n".join([str(err)] + warnings), result=dict(err.details))

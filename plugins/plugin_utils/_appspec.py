@@ -540,7 +540,18 @@ def _string_list(ck: _Checker, node: _Node, path: str, what: str, *, paths: bool
     return result
 
 
-def _check_permissions(ck: _Checker, root: t.Dict[str, _Entry]) -> t.List[t.Dict[str, t.Any]]:
+def _within_files(obj: str, destinations: t.Sequence[str]) -> bool:
+    """Whether ``obj`` is a ``files`` destination, below one or above one: where installed paths can be."""
+    obj = posixpath.normpath(obj)
+    inside = obj.rstrip("/") + "/"
+    for destination in map(posixpath.normpath, destinations):
+        if obj == destination or destination.startswith(inside) or obj.startswith(destination.rstrip("/") + "/"):
+            return True
+    return False
+
+
+def _check_permissions(ck: _Checker, root: t.Dict[str, _Entry], destinations: t.Sequence[str]) -> t.List[t.Dict[str, t.Any]]:
+    """``permissions``; ``destinations``: those of ``files`` (an object elsewhere matches nothing installed)."""
     result = []
     for path, item, fields in _section_entries(ck, root, "permissions", "a list of permission entries",
                                                "at least object", _PERMISSION_KEYS):
@@ -552,6 +563,12 @@ def _check_permissions(ck: _Checker, root: t.Dict[str, _Entry]) -> t.List[t.Dict
         obj = ck.path(value("object"), path + ".object", item)
         if obj is not None and not obj.startswith("/"):
             ck.error(path + ".object", value("object"), "must be an absolute path on the host, not %r" % obj)
+        elif obj is not None and not _within_files(obj, destinations):
+            # The agent ignores it: so do hosts (permissions touch only what a deployment installs). Not an error,
+            # so that a revision that deploys with the agent deploys here unchanged.
+            ck.warn(path + ".object", value("object"),
+                    "%r is not a files destination, nor below or above one: it matches nothing a deployment "
+                    "installs and is ignored (as by the CodeDeploy agent)" % obj)
         pattern = "**"
         if not _is_null(value("pattern")):
             pattern = ck.path(value("pattern"), path + ".pattern", item) or "**"
@@ -711,11 +728,12 @@ def _check_file_exists_behavior(ck: _Checker, root: t.Dict[str, _Entry]) -> t.Op
 
 
 def _check_server(ck: _Checker, root: t.Dict[str, _Entry], root_node: _Node) -> t.Dict[str, t.Any]:
+    files = _check_files(ck, root)
     appspec = {
         "version": _check_version(ck, root, root_node),
         "os": _check_os(ck, root, root_node),
-        "files": _check_files(ck, root),
-        "permissions": _check_permissions(ck, root),
+        "files": files,
+        "permissions": _check_permissions(ck, root, [item["destination"] for item in files]),
         "hooks": _check_server_hooks(ck, root),
         "file_exists_behavior": _check_file_exists_behavior(ck, root),
     }

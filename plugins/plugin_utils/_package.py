@@ -31,12 +31,13 @@ import yaml
 
 from ansible.module_utils.urls import open_url
 
+from ansible_collections.appspec.deploy.plugins.module_utils import _archive
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 from ansible_collections.appspec.deploy.plugins.module_utils._sources import _redact, sha256_file
 from ansible_collections.appspec.deploy.plugins.module_utils._spec import ParsedAppSpec
 from ansible_collections.appspec.deploy.plugins.plugin_utils._appspec import MAX_APPSPEC_BYTES, AppSpecError, find_appspec, load_appspec
 from ansible_collections.appspec.deploy.plugins.plugin_utils._fetch import _s3_client, parse_s3_url
-from ansible_collections.appspec.deploy.plugins.plugin_utils._revision import _walk, appspec_from_archive
+from ansible_collections.appspec.deploy.plugins.plugin_utils._revision import _walk, appspec_from_archive, missing_paths
 
 FORMATS = ("tar.gz", "zip")
 # zip cannot store a time before 1980: the fixed time of every entry unless SOURCE_DATE_EPOCH says otherwise.
@@ -87,11 +88,14 @@ def source_date_epoch(environ: t.Optional[t.Mapping[str, str]] = None) -> int:
 # --- checks ------------------------------------------------------------------------------------
 
 
-def _inside(root: str, relative: str) -> t.Optional[str]:
-    """``relative`` below ``root`` (a leading ``/`` is the root, as on hosts), or None when it leaves it."""
-    rel = relative.strip().strip("/")
-    path = os.path.normpath(os.path.join(root, rel)) if rel else root
-    return path if path == root or path.startswith(root + os.sep) else None
+def _directory_kind(root: str) -> t.Callable[[str, bool], t.Optional[str]]:
+    """What the revision directory ``root`` holds at a relative path, as ``_revision.missing_paths`` asks it."""
+    def kind(relative: str, follow: bool) -> t.Optional[str]:
+        path = os.path.join(root, relative)
+        if not follow and os.path.islink(path):
+            return _archive.SYMLINK
+        return _archive.FILE if os.path.isfile(path) else _archive.DIR if os.path.isdir(path) else None
+    return kind
 
 
 def check_revision(directory: str, appspec_filename: t.Optional[str] = None) -> ParsedAppSpec:
@@ -112,14 +116,14 @@ def check_revision(directory: str, appspec_filename: t.Optional[str] = None) -> 
                 error.get("path") or "") if part)
             problems.append("%s: %s%s" % (os.path.basename(err.source), where + ": " if where else "", error["message"]))
         # The paths of an invalid AppSpec are checked too, as far as its YAML can be read: every problem at once.
-        problems.extend(_missing_paths(root, source, _lenient(os.path.join(root, source))))
+        problems.extend(missing_paths(_lenient(os.path.join(root, source)), source, _directory_kind(root)))
     except DeployError as err:
         problems.append(str(err))
     if parsed is not None:
         if not parsed.deployable:
             problems.append("%s: an AppSpec for %s, not for EC2/on-premises hosts" % (source, parsed.compute_platform))
         else:
-            problems.extend(_missing_paths(root, source, parsed.appspec))
+            problems.extend(missing_paths(parsed.appspec, source, _directory_kind(root)))
     if problems or parsed is None:
         raise PackageError("the revision %s cannot be packaged, %d problem%s: %s" % (
             root, len(problems), "" if len(problems) == 1 else "s", "; ".join(problems)), problems)
@@ -144,27 +148,6 @@ def _lenient(path: str) -> t.Dict[str, t.Any]:
                 hooks[str(event)] = [script if isinstance(script, dict) and isinstance(script.get("location"), str) else None
                                      for script in scripts]
     return {"files": files, "hooks": hooks}
-
-
-def _missing_paths(root: str, source: str, appspec: t.Mapping[str, t.Any]) -> t.List[str]:
-    problems = []
-    for index, item in enumerate(appspec.get("files") or []):
-        path = _inside(root, item["source"])
-        if path is None:
-            problems.append("%s: files[%d].source %r leaves the revision" % (source, index, item["source"]))
-        elif not os.path.lexists(path):
-            problems.append("%s: files[%d].source %r does not exist in the revision" % (source, index, item["source"]))
-    for event, scripts in (appspec.get("hooks") or {}).items():
-        for index, script in enumerate(scripts or []):
-            if script is None:  # refused by the parser already
-                continue
-            path = _inside(root, script["location"])
-            if path is None:
-                problems.append("%s: hooks.%s[%d].location %r leaves the revision" % (source, event, index, script["location"]))
-            elif not os.path.isfile(path):
-                problems.append("%s: hooks.%s[%d].location %r: the script does not exist in the revision"
-                                % (source, event, index, script["location"]))
-    return problems
 
 
 # --- reproducible archives -----------------------------------------------------------------------

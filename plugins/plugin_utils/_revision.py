@@ -200,19 +200,109 @@ def _read_entry(path: str, bundle_type: str, index: int, limit: int = MAX_APPSPE
         raise RevisionError("cannot read entry %d of %s: %s" % (index, path, err))
 
 
-def _file_entry(entries: t.Dict[str, _archive.Entry], path: str) -> t.Optional[_archive.Entry]:
-    """The regular file at ``path``, through the archive's own symlinks and hardlinks (checked to stay inside)."""
-    for _hop in range(_MAX_LINK_HOPS):
-        entry = entries.get(path)
-        if entry is None or entry.kind == _archive.FILE:
-            return entry
-        if entry.kind == _archive.HARDLINK:
-            path = entry.link or ""
-        elif entry.kind == _archive.SYMLINK:
-            path = posixpath.normpath(posixpath.join(posixpath.dirname(path), entry.link or ""))
-        else:
+class RevisionTree:
+    """What an archive holds, looked up as a host will see it unpacked (hoisted, through its own links)."""
+
+    def __init__(self, plan: _archive.Plan) -> None:
+        self.entries = dict((entry.path, entry) for entry in plan.entries)
+        self.dirs = set(plan.implicit_dirs)
+        self.prefix = plan.hoist + "/" if plan.hoist else ""
+        self.root = [plan.hoist] if plan.hoist else []  # the revision root: no path goes above it
+
+    def resolve(self, relative: str, follow: bool = True) -> t.Optional[str]:
+        """The archive path ``relative`` (to the revision root) ends at, or None when it is not in the revision.
+
+        Symlinks on the way are followed (the last one too with ``follow``), hardlinks lead to their file.
+        """
+        done = list(self.root)
+        pending = [part for part in relative.split("/") if part not in ("", ".")]
+        hops = 0
+        while pending:
+            name = pending.pop(0)
+            if name == "..":
+                if len(done) <= len(self.root):
+                    return None
+                done.pop()
+                continue
+            path = "/".join(done + [name])
+            entry = self.entries.get(path)
+            if entry is None and path not in self.dirs:
+                return None
+            if entry is not None and entry.kind in (_archive.SYMLINK, _archive.HARDLINK) and (pending or follow):
+                hops += 1
+                if hops > _MAX_LINK_HOPS:
+                    return None
+                if entry.kind == _archive.HARDLINK:
+                    done, pending = [], (entry.link or "").split("/") + pending
+                else:
+                    pending = [part for part in (entry.link or "").split("/") if part not in ("", ".")] + pending
+                continue
+            if pending and entry is not None and entry.kind != _archive.DIR:
+                return None  # a file used as a directory
+            done.append(name)
+        return "/".join(done)
+
+    def kind(self, relative: str, follow: bool = True) -> t.Optional[str]:
+        """``_archive.FILE``, ``DIR`` or ``SYMLINK`` (``follow`` False only) at ``relative``, None when absent."""
+        path = self.resolve(relative, follow)
+        if path is None:
             return None
-    return None
+        entry = self.entries.get(path)
+        return entry.kind if entry is not None else _archive.DIR
+
+    def file_entry(self, relative: str) -> t.Optional[_archive.Entry]:
+        """The regular file at ``relative``, through the archive's own links; None when it is not one."""
+        path = self.resolve(relative)
+        entry = self.entries.get(path) if path is not None else None
+        return entry if entry is not None and entry.kind == _archive.FILE else None
+
+
+def missing_paths(appspec: t.Mapping[str, t.Any], source: str,
+                  kind: t.Callable[[str, bool], t.Optional[str]]) -> t.List[str]:
+    """Every ``files`` source and hook location of a server ``appspec`` that a host would not find, as messages.
+
+    ``kind(relative, follow)`` tells what the revision holds at a path relative to its root (see
+    :meth:`RevisionTree.kind`): a source may be anything (hosts copy a symlink as a symlink), a script must
+    be a file. A leading ``/`` still means the revision root (CodeDeploy's rule).
+    """
+    problems = []
+    for index, item in enumerate(appspec.get("files") or []):
+        where = "%s: files[%d].source %r" % (source, index, item["source"])
+        relative = _relative(item["source"])
+        if relative is None:
+            problems.append(where + " leaves the revision")
+        elif kind(relative, False) is None:
+            problems.append(where + " does not exist in the revision")
+    for event, scripts in (appspec.get("hooks") or {}).items():
+        for index, script in enumerate(scripts or []):
+            if not isinstance(script, dict):  # refused by the parser already; ECS/Lambda hooks are names
+                continue
+            where = "%s: hooks.%s[%d].location %r" % (source, event, index, script["location"])
+            relative = _relative(script["location"])
+            if relative is None:
+                problems.append(where + " leaves the revision")
+            elif kind(relative, True) != _archive.FILE:
+                problems.append(where + ": the script does not exist in the revision")
+    return problems
+
+
+def _relative(location: str) -> t.Optional[str]:
+    normalized = posixpath.normpath("./" + location.strip().lstrip("/"))
+    return None if normalized == ".." or normalized.startswith("../") else normalized
+
+
+def check_paths(tree: RevisionTree, parsed: ParsedAppSpec, shown: str) -> ParsedAppSpec:
+    """``parsed``, once every path its ``files`` and hooks name is in the revision ``tree``.
+
+    Hosts would find a missing one only after ApplicationStop of the running revision, so it is refused here,
+    before any host is touched.
+    """
+    if parsed.compute_platform == "server":
+        problems = missing_paths(parsed.appspec, parsed.source, tree.kind)
+        if problems:
+            raise RevisionError("the revision %s cannot deploy, %d problem%s: %s" % (
+                shown, len(problems), "" if len(problems) == 1 else "s", "; ".join(problems)), problems=problems)
+    return parsed
 
 
 def check_archive(path: str, max_unpacked_size: t.Optional[int] = None, allow_setuid: bool = False,
@@ -240,15 +330,15 @@ def appspec_from_archive(path: str, appspec_filename: t.Optional[str] = None, *,
     """
     shown = shown or path
     plan = check_archive(path, max_unpacked_size, allow_setuid, shown=shown)
-    prefix = plan.hoist + "/" if plan.hoist else ""
-    entries = dict((entry.path, entry) for entry in plan.entries)
+    tree = RevisionTree(plan)
     for name in appspec_candidates(appspec_filename):
-        entry = _file_entry(entries, prefix + name)
+        entry = tree.file_entry(name)
         if entry is None:
             continue
         if entry.size > MAX_APPSPEC_BYTES:
             raise RevisionError("AppSpec file %s in %s is larger than %d bytes" % (name, shown, MAX_APPSPEC_BYTES))
-        return parse_appspec_bytes(_read_entry(path, plan.bundle_type, entry.index), "%s:%s" % (shown, prefix + name))
+        parsed = parse_appspec_bytes(_read_entry(path, plan.bundle_type, entry.index), "%s:%s" % (shown, tree.prefix + name))
+        return check_paths(tree, parsed, shown)
     raise RevisionError("no AppSpec file at the root of the revision %s: looked for %s"
                         % (shown, ", ".join(appspec_candidates(appspec_filename))))
 
@@ -267,8 +357,11 @@ def resolve_local(path: str, *, appspec_filename: t.Optional[str] = None, sha256
     else:
         raise RevisionError("the revision %s does not exist on the controller" % path)
     if packed:
-        # A directory's content is checked as hosts will check its pack: links out of it, size...
-        check_archive(archive, max_unpacked_size, allow_setuid, shown=path)
+        # A directory's content is checked as hosts will check its pack: links out of it, size, what the
+        # AppSpec names (unless the caller's AppSpec was checked so already).
+        plan = check_archive(archive, max_unpacked_size, allow_setuid, shown=path)
+        if appspec is None:
+            check_paths(RevisionTree(plan), parsed, path)
     digest = file_sha256(archive, cache)
     expected = _sources.normalize_sha256(sha256)
     if expected and expected != digest:

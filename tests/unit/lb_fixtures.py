@@ -36,12 +36,14 @@ class Backend:
     def __init__(self, name: str, port: t.Optional[int] = None) -> None:
         self.name = name
         self.port = port or free_port()
+        self.slow_started = []  # type: t.List[float]  # time.monotonic() when each slow request arrived
         backend = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 query = parse_qs(urlparse(self.path).query)
                 if self.path.startswith("/slow"):
+                    backend.slow_started.append(time.monotonic())
                     time.sleep(float(query.get("s", ["1"])[0]))
                 body = backend.name.encode()
                 self.send_response(200)
@@ -89,7 +91,7 @@ class Request(threading.Thread):
             self.error = err
 
 
-def _wait_for(predicate: t.Callable[[], bool], what: str, timeout: float = 10) -> None:
+def wait_for(predicate: t.Callable[[], bool], what: str, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -141,7 +143,7 @@ class HAProxyInstance:
             handle.write("\n".join(config) + "\n")
         self.log = open(os.path.join(self.dir, "haproxy.log"), "w")
         self.proc = subprocess.Popen([binary, "-db", "-f", self.config], stdout=self.log, stderr=subprocess.STDOUT)
-        _wait_for(lambda: os.path.exists(self.socket) and _port_open(self.port) or self.proc.poll() is not None, "haproxy")
+        wait_for(lambda: os.path.exists(self.socket) and _port_open(self.port) or self.proc.poll() is not None, "haproxy")
         if self.proc.poll() is not None:
             raise RuntimeError("haproxy did not start: " + open(self.log.name).read())
 
@@ -187,7 +189,7 @@ class NginxInstance:
         self.reload_command = base + " -s reload"
         self.log = open(os.path.join(prefix, "nginx.out"), "w")
         self.proc = subprocess.Popen(base.split(), stdout=self.log, stderr=subprocess.STDOUT)
-        _wait_for(lambda: _port_open(self.port) or self.proc.poll() is not None, "nginx")
+        wait_for(lambda: _port_open(self.port) or self.proc.poll() is not None, "nginx")
         if self.proc.poll() is not None:
             raise RuntimeError("nginx did not start: " + open(self.log.name).read())
 

@@ -2,7 +2,7 @@
 
     faults.py make                   make the scenario's own revisions (other-v1, webapp-slow, hostile/*)
     faults.py FAULT INVENTORY        run one fault: baseline, hostile, host_stopped, controller_killed,
-                                     concurrent, other_untouched
+                                     concurrent, other_untouched, permissions_reach
 
 Every deployment runs as a real `ansible-playbook` process (in the background where the fault needs it), and
 its output and rc are kept. A snapshot reads each host through `podman exec`: its `current` link and the
@@ -240,11 +240,9 @@ def fault_baseline(inventory):
 
 def fault_hostile(inventory):
     """6. Hostile revisions through playbooks/deploy.yml: refused before any host is changed (web1 read before
-    and after each run; the cases the controller lets through run last, so they cannot hide another's change)."""
+    and after each run)."""
     runs = {}
-    cases = sorted(path.name for path in (REVISIONS / "hostile").iterdir())
-    cases.sort(key=lambda case: case.endswith("-absolute") and not case.startswith("tar-"))
-    for case in cases:
+    for case in sorted(path.name for path in (REVISIONS / "hostile").iterdir()):
         path = REVISIONS / "hostile" / case
         revision = path / "bundle.tgz" if (path / "bundle.tgz").exists() else path
         before = snapshot(["web1"])["web1"]
@@ -342,6 +340,19 @@ def fault_other_untouched(inventory):
     save("other_untouched", {"runs": runs, "after": snapshot()})
 
 
+def fault_permissions_reach(inventory):
+    """6c. A permissions object outside the installed files (/etc mode 777) beside one for them (owner nobody) in a
+    revision that otherwise works: permissions touch only what the deployment installs."""
+    argv = ["python3", "-c", "import json, os, sys; print(json.dumps({p: [oct(os.stat(p).st_mode), os.stat(p).st_uid] "
+            "for p in sys.argv[1:]}))", "/", "/etc", "/etc/passwd", "/etc/ssh", "/opt", WEBAPP, WEBAPP + "/releases"]
+    before = {name: json.loads(podman("exec", PREFIX + name, *argv).stdout) for name in HOSTS}
+    run = deploy("permissions-reach", inventory, "webapp-permissions", lb=False).wait()
+    after = {name: json.loads(podman("exec", PREFIX + name, *argv).stdout) for name in HOSTS}
+    installed = podman("exec", PREFIX + "web1", "stat", "-c", "%U %a", WEBAPP + "/current/VERSION").stdout.split()
+    save("permissions_reach", {"run": run, "before": before, "after": after, "installed_version_file": installed,
+                               "snapshot": snapshot()})
+
+
 # ---------------------------------------------------------------------------------------------- revisions
 
 APPSPEC_HEAD = "version: 0.0\nos: linux\n"
@@ -402,6 +413,17 @@ def make():
     text = (PROJECT / "examples" / "webapp" / "appspec.yml").read_text(encoding="utf-8")
     text = text.replace("  BeforeInstall:\n", "  BeforeInstall:\n    - location: scripts/slow.sh\n      timeout: 60\n", 1)
     _write(slow / "appspec.yml", text)
+
+    reach = REVISIONS / "webapp-permissions"
+    reach.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cp", "-a", str(PROJECT / "examples" / "webapp") + "/.", str(reach)], check=True)
+    _write(reach / "app" / "VERSION", "4.0.0\n")
+    text = (PROJECT / "examples" / "webapp" / "appspec.yml").read_text(encoding="utf-8")
+    # The example's own permissions replaced: /etc (outside), and the files destination (all installed files).
+    head, rest = text.split("permissions:\n", 1)
+    text = head + ("permissions:\n  - object: /etc\n    mode: 777\n  - object: %s/current\n    owner: nobody\n    type:\n"
+                   "      - file\n" % WEBAPP) + rest[rest.index("hooks:\n"):]
+    _write(reach / "appspec.yml", text)
 
     hostile = REVISIONS / "hostile"
     _plain(hostile / "files-source-dotdot", files_source="../x")

@@ -137,6 +137,20 @@ def test_limit_deploys_to_the_limited_hosts_only(site):
     assert "h1" not in json.dumps(run.report)
 
 
+@pytest.mark.parametrize("playbook", ["deploy.yml", "rollback.yml", "canary.yml", "preflight.yml"])
+@pytest.mark.parametrize("args, hosts, message", [
+    ((), "h3", "No host matches the target pattern 'h3' (appspec_hosts) in the inventory."),  # a typo
+    (("--limit", "h2"), "h1", "No host matches the target pattern 'h1' (appspec_hosts) in the inventory within --limit h2."),
+])
+def test_a_host_pattern_that_matches_no_host_fails_the_run(site, playbook, args, hosts, message):
+    """Ansible skips every play of a pattern that matches nothing and ends with rc 0: as if it had deployed."""
+    destination = site.tmp / "files"
+    run = site.run(playbook, *args, appspec_hosts=hosts, appspec_revision=site.revision("v1", str(destination), "v1"),
+                   appspec_application_name="app")
+    assert run.rc != 0 and message in run.out, run.out
+    assert not destination.exists() and not site.root_dir.exists()
+
+
 def test_a_host_refused_by_another_deployments_lock_is_named_in_the_verdict(site):
     """Issue 10.10: the verdict said 'failed: none'."""
     destination = site.tmp / "files"

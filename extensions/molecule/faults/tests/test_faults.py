@@ -205,16 +205,11 @@ REFUSALS = {
     "tar-member-dotdot": "archive entry '../escaped.txt' has a '..' path component",
     "tar-member-absolute": "archive entry '/tmp/escaped.txt' has an absolute path",
     "tar-member-through-symlink": "symlink 'app/out' points outside the archive (/tmp)",
-    # Absolute paths are read relative to the revision's root (CodeDeploy's rule, docs/appspec-reference.md), so
-    # they do not escape; but a path missing from the revision is found only on the hosts (see below).
-    "files-source-absolute": "Install: files under /opt/appspec-example/current: files[0]: source '/etc' does not exist in the revision",
-    "hook-location-absolute": "BeforeInstall: script '/bin/true' does not exist in the revision",
+    # Absolute paths are read relative to the revision's root (CodeDeploy's rule, docs/appspec-reference.md): they
+    # do not escape, and one missing from the revision is refused by the controller like any other missing path.
+    "files-source-absolute": "files[0].source '/etc' does not exist in the revision",
+    "hook-location-absolute": "hooks.BeforeInstall[0].location '/bin/true': the script does not exist in the revision",
 }
-FOUND_ON_HOSTS = pytest.mark.xfail(strict=True, reason=(
-    "bug (issue 14, fault 6): the controller does not check that a files source or a hook location exists in the"
-    " revision; each host finds it out after ApplicationStop of the running revision ran (the application was"
-    " stopped, then restarted by the automatic rollback), with a deployment dir, records and a release log entry"
-    " left behind"))
 
 
 @pytest.mark.parametrize("case", sorted(REFUSALS))
@@ -225,14 +220,35 @@ def test_hostile_revision_is_refused_with_a_precise_error(case):
     assert REFUSALS[case] in out, out[-3000:]
 
 
-@pytest.mark.parametrize("case", [pytest.param(case, marks=FOUND_ON_HOSTS) if case in ("files-source-absolute", "hook-location-absolute")
-                                  else case for case in sorted(REFUSALS)])
+@pytest.mark.parametrize("case", sorted(REFUSALS))
 def test_hostile_revision_is_refused_before_any_host_changes(case):
     run = HOSTILE[case]
     before, after = run["before"], run["after"]
     assert before["trees"] == after["trees"], case
     assert before["records"] == after["records"] and before["locks"] == after["locks"] == {}, case
     assert before["webapp"]["target"] == after["webapp"]["target"], case
+
+
+REACH = load("permissions_reach")
+
+
+def test_permissions_outside_the_installed_files_are_ignored_with_a_warning():
+    """CodeDeploy ignores them too, so the revision deploys unchanged; the warning names the file, line and field."""
+    run = REACH["run"]
+    out = re.sub(r"\s+", " ", run["output"])
+    assert run["rc"] == 0, out[-3000:]
+    assert "permissions[0].object (line 8): '/etc' is not a files destination, nor below or above one" in out, out[-3000:]
+    assert "permissions[1].object" not in out  # the files destination itself
+
+
+@pytest.mark.parametrize("name", WEB)
+def test_permissions_touch_only_what_the_deployment_installs(name):
+    assert REACH["before"][name] == REACH["after"][name]  # /, /etc, /etc/passwd, /etc/ssh, /opt, the release root
+    assert REACH["snapshot"][name]["webapp"]["version"] == "4.0.0"
+
+
+def test_a_permission_of_the_installed_files_applies_to_them():
+    assert REACH["installed_version_file"] == ["nobody", "644"]
 
 
 # ------------------------------------------------------------------------------------------------ 7. other untouched
@@ -262,4 +278,4 @@ def test_an_application_not_named_is_never_touched(name):
 
 def test_no_lock_left_and_webapp_serves(host):
     assert not host.file("/opt/codedeploy-agent/deployment-root/locks/%s.lock" % WEBAPP_GID).exists
-    assert "version=3.0.0" in host.check_output("curl -fsS http://127.0.0.1:8080/")
+    assert "version=4.0.0" in host.check_output("curl -fsS http://127.0.0.1:8080/")  # permissions_reach ran last

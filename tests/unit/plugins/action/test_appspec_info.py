@@ -32,7 +32,7 @@ PLAYBOOK = """
       appspec.deploy.appspec_info: {path: "{{ repo }}/examples/webapp"}
     - name: Content with a warning
       appspec.deploy.appspec_info:
-        content: "version: 0.0\\nos: linux\\npermissions:\\n  - object: /srv\\n    mode: 0640\\n"
+        content: "version: 0.0\\nos: linux\\npermissions:\\n  - object: /srv\\n    mode: 0640\\nfiles:\\n  - {source: /, destination: /srv}\\n"
     - name: Every error at once, in a custom file name
       appspec.deploy.appspec_info: {path: "{{ dir }}", appspec_filename: spec.yml}
       ignore_errors: true

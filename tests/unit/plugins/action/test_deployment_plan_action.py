@@ -71,6 +71,17 @@ def test_unknown_variables_fail_the_plan_in_strict_mode(tmp_path, http_server):
     assert len(http_server.seen) == 1  # refused before the revision was fetched again
 
 
+def test_the_warnings_of_the_appspec_are_shown_with_their_line(tmp_path, http_server):
+    """What CodeDeploy accepts but is probably a mistake: shown by the plan, not only by appspec_info."""
+    appspec = APPSPEC + "files:\n  - source: /\n    destination: /srv/app\npermissions:\n  - object: /etc\n    mode: 0644\n"
+    make_archive(http_server.root / "app.tgz", {"appspec.yml": appspec})
+    plan = run_playbook(tmp_path, PLAYBOOK, {"appspec_revision": http_server.url("app.tgz"), "appspec_application_name": "app"})[1]
+    assert not plan.get("failed"), plan
+    shown = [w for w in plan["warnings"] if w.startswith(http_server.url("app.tgz") + ": permissions[0]")]
+    assert [w.split(": ", 2)[1] for w in shown] == ["permissions[0].object (line 7)", "permissions[0].mode (line 8)"], plan
+    assert "'/etc' is not a files destination" in shown[0] and "YAML integer 420" in shown[1]
+
+
 def test_a_revision_without_an_application_name_is_refused(tmp_path, http_server):
     """Item 6: app-1.1.0.zip and app-1.2.0.zip must not become two applications."""
     make_archive(http_server.root / "app-1.1.0.zip", {"appspec.yml": APPSPEC})

@@ -13,7 +13,7 @@ import pytest
 
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
 from ansible_collections.appspec.deploy.plugins.module_utils._load_balancer import HAProxy, Nginx
-from lb_fixtures import Backend, HAProxyInstance, NginxInstance, Request, free_port, get
+from lb_fixtures import Backend, HAProxyInstance, NginxInstance, Request, free_port, get, wait_for
 
 
 @pytest.fixture
@@ -59,10 +59,10 @@ def test_haproxy_query_states_and_counters(haproxy: HAProxyInstance) -> None:
     assert set(web1) >= {"rtime", "ttime", "eresp", "econ", "lbtot", "hrsp_other"}
 
 
-def test_haproxy_switch_drains_open_request(haproxy: HAProxyInstance) -> None:
+def test_haproxy_switch_drains_open_request(haproxy: HAProxyInstance, backends: t.Dict[str, Backend]) -> None:
     lb = lb_of(haproxy)
     slow = Request(haproxy.port, "/slow?s=1.5")
-    time.sleep(0.3)
+    wait_for(lambda: len(backends["web1"].slow_started) > 0, "the slow request to reach web1 through haproxy")
     assert lb.servers()["web1"]["counters"]["scur"] == 1
     start = time.monotonic()
     got = lb.apply([{"name": "web1", "state": "maint"}, {"name": "web2", "state": "ready"}], drain_timeout=10)
@@ -70,7 +70,9 @@ def test_haproxy_switch_drains_open_request(haproxy: HAProxyInstance) -> None:
     assert got["changed"] and not got["warnings"]
     assert [(m["name"], m["from"], m["to"]) for m in got["moves"]] == [("web2", "maint", "ready"), ("web1", "ready", "maint")]
     web1_move = got["moves"][1]
-    assert web1_move["sessions_left"] == 0 and 0.8 <= web1_move["drain_seconds"] <= took + 0.01
+    # Drained until the open request was answered.
+    answered_after = backends["web1"].slow_started[0] + 1.5 - start
+    assert web1_move["sessions_left"] == 0 and answered_after - 0.1 <= web1_move["drain_seconds"] <= took + 0.01
     slow.join(5)
     assert slow.result == (200, "web1"), slow.error
     assert summary(lb.servers())["web1"] == ("maint", 1)
@@ -225,14 +227,16 @@ def test_nginx_switch_drains_old_workers(nginx: NginxInstance, backends: t.Dict[
     predicted = lb.apply(changes, check_mode=True)
     assert open(nginx.upstream_file).read() == original
     slow = Request(nginx.port, "/slow?s=1.5")
-    time.sleep(0.3)
+    wait_for(lambda: len(backends["web1"].slow_started) > 0, "the slow request to reach web1 through nginx")
     old_workers = nginx.workers()
     start = time.monotonic()
     got = lb.apply(changes, drain_timeout=10)
     took = time.monotonic() - start
     assert [(m["name"], m["from"], m["to"], m["weight_to"]) for m in got["moves"]] == [(web2, "maint", "ready", 5), (web1, "ready", "maint", 1)]
     assert [{k: v for k, v in m.items() if k in ("name", "from", "to", "weight_from", "weight_to")} for m in got["moves"]] == predicted["moves"]
-    assert got["moves"][1]["old_workers_left"] == 0 and 0.8 <= got["moves"][1]["drain_seconds"] <= took + 0.01
+    # The old worker was waited for until the slow request was answered (it arrived before the reload).
+    answered_after = backends["web1"].slow_started[0] + 1.5 - start
+    assert got["moves"][1]["old_workers_left"] == 0 and answered_after - 0.1 <= got["moves"][1]["drain_seconds"] <= took + 0.01
     assert not set(old_workers) & set(nginx.workers()), "the old worker finished its request and exited"
     slow.join(5)
     assert slow.result == (200, "web1"), slow.error

@@ -27,6 +27,8 @@ from ansible_collections.appspec.deploy.plugins.module_utils._errors import Depl
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 MIN = "version: 0.0\nos: linux\n"
+# Files installed at the objects the permission cases name (an object elsewhere matches nothing: a warning).
+INSTALLS = MIN + "files:\n  - source: /\n    destination: /a\n  - source: /\n    destination: /opt/app\n"
 
 
 def doc(text: str) -> str:
@@ -138,28 +140,28 @@ VALID = [
         [],
     ),
     ("files-null", MIN + "files:\n", {}, {"files": []}, []),
-    ("permission-defaults", MIN + "permissions:\n  - object: /opt/app\n", {}, {"permissions": [perm("/opt/app")]}, []),
+    ("permission-defaults", INSTALLS + "permissions:\n  - object: /opt/app\n", {}, {"permissions": [perm("/opt/app")]}, []),
     (
         "mode-unquoted-octal-is-text",
-        MIN + "permissions:\n  - object: /a\n    mode: 0644\n",
+        INSTALLS + "permissions:\n  - object: /a\n    mode: 0644\n",
         {},
         {"permissions": [perm("/a", mode="0644")]},
         ["YAML integer 420: the CodeDeploy agent would apply mode 0420"],
     ),
     (
         "mode-unquoted-0755-agent-refuses",
-        MIN + "permissions:\n  - object: /a\n    mode: 0755\n",
+        INSTALLS + "permissions:\n  - object: /a\n    mode: 0755\n",
         {},
         {"permissions": [perm("/a", mode="0755")]},
         ["would refuse it as mode 493"],
     ),
-    ("mode-quoted", MIN + "permissions:\n  - object: /a\n    mode: '0755'\n", {}, {"permissions": [perm("/a", mode="0755")]}, []),
-    ("mode-three-digits", MIN + "permissions:\n  - object: /a\n    mode: 755\n", {}, {"permissions": [perm("/a", mode="0755")]}, []),
-    ("mode-setuid", MIN + "permissions:\n  - object: /a\n    mode: 4755\n", {}, {"permissions": [perm("/a", mode="4755")]}, []),
-    ("mode-one-digit", MIN + "permissions:\n  - object: /a\n    mode: 7\n", {}, {"permissions": [perm("/a", mode="0007")]}, []),
+    ("mode-quoted", INSTALLS + "permissions:\n  - object: /a\n    mode: '0755'\n", {}, {"permissions": [perm("/a", mode="0755")]}, []),
+    ("mode-three-digits", INSTALLS + "permissions:\n  - object: /a\n    mode: 755\n", {}, {"permissions": [perm("/a", mode="0755")]}, []),
+    ("mode-setuid", INSTALLS + "permissions:\n  - object: /a\n    mode: 4755\n", {}, {"permissions": [perm("/a", mode="4755")]}, []),
+    ("mode-one-digit", INSTALLS + "permissions:\n  - object: /a\n    mode: 7\n", {}, {"permissions": [perm("/a", mode="0007")]}, []),
     (
         "permission-full",
-        MIN + doc("""
+        INSTALLS + doc("""
         permissions:
           - object: /opt/app
             pattern: "*.sh"
@@ -199,11 +201,19 @@ VALID = [
     ),
     (
         "permission-type-scalar-warns",
-        MIN + "permissions:\n  - object: /a\n    type: directory\n",
+        INSTALLS + "permissions:\n  - object: /a\n    type: directory\n",
         {},
         {"permissions": [perm("/a", type=["directory"])]},
         ["needs a list"],
     ),
+    ("permission-outside-files-warns", MIN + "permissions:\n  - object: /etc\n    mode: 777\n", {},
+     {"permissions": [perm("/etc", mode="0777")]}, ["'/etc' is not a files destination, nor below or above one"]),
+    ("permission-above-below-files", INSTALLS + "permissions:\n  - object: /opt\n  - object: /a/b/c\n  - object: /a/\n", {},
+     {"permissions": [perm("/opt"), perm("/a/b/c"), perm("/a/")]}, []),
+    ("permission-under-root-destination", MIN + "files:\n  - source: /\n    destination: /\npermissions:\n  - object: /srv\n", {},
+     {"permissions": [perm("/srv")]}, []),
+    ("permission-sibling-is-outside", INSTALLS + "permissions:\n  - object: /ab\n", {}, {"permissions": [perm("/ab")]},
+     ["matches nothing a deployment installs"]),
     ("hooks-defaults", MIN + "hooks:\n  BeforeInstall:\n    - location: scripts/a.sh\n", {}, {"hooks": {"BeforeInstall": [script("scripts/a.sh")]}}, []),
     (
         "hooks-runas-sudo",
@@ -563,7 +573,10 @@ INVALID = [
     ("strict-unknown-event", MIN + "hooks:\n  AfterDeploy: []\n", {"strict": True}, [("hooks.AfterDeploy", 4, "an error in strict mode")]),
     ("strict-unknown-key", MIN + "team: a\n", {"strict": True}, [("team", 3, "unknown key 'team'")]),
     ("strict-quoted-version", "version: '0.0'\nos: linux\n", {"strict": True}, [("version", 1, "quoted version")]),
-    ("strict-unquoted-mode", MIN + "permissions:\n  - object: /a\n    mode: 0644\n", {"strict": True}, [("permissions[0].mode", 5, "YAML integer 420")]),
+    ("strict-unquoted-mode", MIN + "permissions:\n  - object: /a\n    mode: 0644\n" + INSTALLS[len(MIN):], {"strict": True},
+     [("permissions[0].mode", 5, "YAML integer 420")]),
+    ("strict-permission-outside-files", MIN + "permissions:\n  - object: /etc\n" + INSTALLS[len(MIN):], {"strict": True},
+     [("permissions[0].object", 4, "'/etc' is not a files destination, nor below or above one")]),
     (
         "every-error-reported",
         doc("""

@@ -134,7 +134,7 @@ def _zip(path, members):
 )
 def test_an_appspec_reached_through_a_link_of_the_archive(tmp_path, build, members):
     """As on a host after unpacking (the agent reads the AppSpec through links): not 'no AppSpec file'."""
-    path = build(tmp_path / "rev", members)
+    path = build(tmp_path / "rev", members + [("scripts/after.sh", "file", b"#!/bin/sh\n")])
     assert appspec_from_archive(path).appspec["hooks"] == HOOKS
 
 
@@ -552,3 +552,86 @@ def test_the_controller_reads_one_appspec_member_with_a_size_cap(tmp_path):
     assert len(_revision._read_entry(path, "tar", 0, limit=4096)) == 4096
     with pytest.raises(RevisionError, match="entry 0 of .* holds more than 1000 bytes"):
         _revision._read_entry(path, "tar", 0, limit=1000)
+
+
+PATHS_APPSPEC = """version: 0.0
+os: linux
+files:
+  - source: %s
+    destination: /srv/app
+hooks:
+  AfterInstall:
+    - location: %s
+"""
+
+
+@pytest.mark.parametrize(
+    "source, location, members",
+    [
+        ("/", "scripts/after.sh", []),  # the whole revision; a script in an implicit directory
+        ("app", "/scripts/after.sh", [("app/", "dir", None)]),  # a leading / is the revision root
+        ("app/", "run", [("app/x", "file", b"x"), ("run", "symlink", "scripts/after.sh")]),  # a link to a script
+        ("current/x", "bin/after.sh", [("real/x", "file", b"x"), ("current", "symlink", "real"),
+                                       ("bin", "symlink", "scripts")]),  # through linked directories
+        ("app/../app/x", "scripts/./after.sh", [("app/x", "file", b"x")]),
+        ("dangling", "scripts/hard.sh", [("dangling", "symlink", "nowhere"),  # hosts copy a source link as a link
+                                         ("scripts/hard.sh", "hardlink", "scripts/after.sh")]),
+    ],
+)
+def test_files_sources_and_scripts_found_as_hosts_find_them(tmp_path, source, location, members):
+    members = [("appspec.yml", "file", (PATHS_APPSPEC % (source, location)).encode()),
+               ("scripts/after.sh", "file", b"#!/bin/sh\n")] + members
+    assert appspec_from_archive(_tar(tmp_path / "rev.tar", members)).appspec["files"][0]["source"] == source
+
+
+@pytest.mark.parametrize(
+    "source, location, members, problems",
+    [
+        ("/etc", "/bin/true", [], ["files[0].source '/etc' does not exist in the revision",
+                                   "hooks.AfterInstall[0].location '/bin/true': the script does not exist"]),
+        ("app", "scripts", [("app/../x", "file", b"")], None),  # refused as an archive entry
+        ("app/x/y", "scripts/after.sh", [("app/x", "file", b"x")], ["files[0].source 'app/x/y' does not exist"]),
+        ("/", "scripts/", [], ["hooks.AfterInstall[0].location 'scripts/': the script does not exist"]),  # a dir
+        ("/", "loop.sh", [("loop.sh", "symlink", "loop.sh")], None),  # refused as a link that resolves nowhere
+        ("/", "gone.sh", [("gone.sh", "symlink", "scripts/gone.sh")], ["location 'gone.sh': the script does not"]),
+    ],
+)
+def test_a_path_hosts_would_not_find_is_refused_before_any_host(tmp_path, source, location, members, problems):
+    """Hosts would find out only after ApplicationStop of the running revision; every problem is named at once."""
+    members = [("appspec.yml", "file", (PATHS_APPSPEC % (source, location)).encode()),
+               ("scripts/after.sh", "file", b"#!/bin/sh\n")] + members
+    path = _tar(tmp_path / "rev.tar", members)
+    with pytest.raises(RevisionError) as err:
+        appspec_from_archive(path, shown="my-revision.tar")
+    assert "my-revision.tar" in str(err.value)
+    if problems is not None:
+        assert str(err.value).startswith("the revision my-revision.tar cannot deploy, %d problem" % len(problems))
+        for problem in problems:
+            assert problem in str(err.value)
+        assert len(err.value.details["problems"]) == len(problems)
+
+
+def test_a_hoisted_revision_is_looked_up_below_its_top_folder(tmp_path):
+    """The agent lifts a single top folder: paths are relative to it, and links resolve inside it."""
+    appspec = (PATHS_APPSPEC % ("app", "scripts/after.sh")).encode()
+    ok = [("top/appspec.yml", "file", appspec), ("top/app/x", "file", b"x"), ("top/scripts/after.sh", "file", b"")]
+    assert appspec_from_archive(_tar(tmp_path / "ok.tar", ok)).appspec["files"][0]["source"] == "app"
+    named_with_top = [("top/appspec.yml", "file", (PATHS_APPSPEC % ("top/app", "scripts/after.sh")).encode()),
+                      ("top/app/x", "file", b"x"), ("top/scripts/after.sh", "file", b"")]
+    with pytest.raises(RevisionError, match=r"files\[0\].source 'top/app' does not exist"):
+        appspec_from_archive(_tar(tmp_path / "named-with-top.tar", named_with_top))
+    up = [("top/appspec.yml", "file", appspec), ("top/app/x", "file", b"x"), ("top/scripts/real.sh", "file", b""),
+          ("top/scripts/after.sh", "symlink", "../scripts/real.sh")]
+    assert appspec_from_archive(_tar(tmp_path / "up.tar", up)).appspec["hooks"]["AfterInstall"][0]["location"] == \
+        "scripts/after.sh"
+
+
+def test_a_directory_revision_is_checked_before_any_host(tmp_path):
+    root = tmp_path / "rev"
+    (root / "scripts").mkdir(parents=True)
+    (root / "scripts" / "after.sh").write_text("#!/bin/sh\n")
+    (root / "appspec.yml").write_text(PATHS_APPSPEC % ("app", "scripts/after.sh"))
+    with pytest.raises(RevisionError, match=r"files\[0\].source 'app' does not exist in the revision"):
+        resolve_local(str(root), cache=str(tmp_path / "cache"))
+    (root / "app").mkdir()
+    assert resolve_local(str(root), cache=str(tmp_path / "cache")).appspec.appspec["files"][0]["source"] == "app"
