@@ -285,8 +285,8 @@ class Bench:
         """Run ansible-playbook; (start, end) as wall-clock times, the JSON result and the phase records."""
         import timed_playbook  # pylint: disable=import-outside-toplevel
         started = time.time()
-        data, records, dummy_wall, proc = timed_playbook.run(book, self.inventory, extra, WORK,
-                                                           APPSPEC_DEPLOY_CACHE_DIR=os.path.join(WORK, "cache"))
+        data, records, dummy_wall, proc = timed_playbook.run(
+            book, self.inventory, extra, WORK, APPSPEC_DEPLOY_CACHE_DIR=os.path.join(WORK, "cache"))
         ended = time.time()
         if proc.returncode != 0:
             log = os.path.join(WORK, "failed-%s.json" % label)
