@@ -97,7 +97,31 @@ class Plan:
         self.hoist = None  # type: t.Optional[str]
         self.size = sum(e.size for e in entries if e.kind == FILE)
         # What the files take on disk, rounded up to blocks, plus one block per entry.
-        self.disk_size = sum(-(-e.size // _BLOCK) * _BLOCK for e in entries if e.kind == FILE) + _BLOCK * len(entries)
+        self.disk_size = disk_usage((e.size for e in entries if e.kind == FILE), len(entries))
+
+
+def disk_usage(file_sizes: t.Iterable[int], entries: int, block: int = _BLOCK) -> int:
+    """About what a tree takes on a file system of ``block``-byte blocks: each file's data rounded up to
+    whole blocks, plus one block for each of its ``entries`` (files, directories, links: inode, directory
+    space). The one rule of the space checks (unpacking an archive, making a release): many small files
+    take far more than their sizes add up to (a 4 KiB page each on tmpfs)."""
+    block = max(1, block)
+    return sum(-(-size // block) * block for size in file_sizes) + block * entries
+
+
+def block_size(path: str) -> int:
+    """The block size (``f_frsize``) of the file system holding ``path`` (its nearest existing parent);
+    4096 when it cannot be read."""
+    here = os.path.abspath(path)
+    while True:
+        try:
+            size = os.statvfs(here).f_frsize
+            return size if size > 0 else _BLOCK
+        except OSError:
+            parent = os.path.dirname(here)
+            if parent == here:
+                return _BLOCK
+            here = parent
 
 
 class UnpackResult:

@@ -12,10 +12,13 @@ Two layers:
   this process as child subreaper so double-forked orphans come back to us), plus its process group
   and session; the per-script environment token is only an extra (``env -i`` drops it). When the command exits, what is in
   its pipes is drained and the pipes are handed to a tiny detached drainer: a daemon it started
-  keeps running, never blocks the hook and never gets SIGPIPE.
+  keeps running, never blocks the hook and never gets SIGPIPE. Should this process die while the hook
+  runs (a hook may ``kill -9 $PPID``), the hook's main process dies with it (``PR_SET_PDEATHSIG``) and a
+  :class:`Watchdog` (one per runner process) kills the rest at once.
 * :func:`run_events` runs the scripts of several lifecycle events in order (plan everything first:
   revisions, appspecs, scripts, users; then run; stop at the first failure), logs to the
-  deployment's ``logs/scripts.log`` in the agent's format and returns per-event/per-script results.
+  deployment's ``logs/scripts.log`` in the agent's format (bounded: ``SCRIPT_LOG_LIMIT`` per script,
+  ``SCRIPTS_LOG_LIMIT`` per file) and returns per-event/per-script results.
   Reserved events (``Install``) and steps after an event (switching ``current``) are callables
   supplied by the caller, so this file knows nothing about installing files.
 
@@ -61,6 +64,13 @@ STANDARD_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "
 DEFAULT_OUTPUT_TAIL_BYTES = 4096
 DEFAULT_KILL_GRACE = 10.0
 DEFAULT_SCRIPT_TIMEOUT = 3600
+# What one deployment's scripts.log may receive (timestamps and prefixes included): one script's output at
+# most SCRIPT_LOG_LIMIT, the whole file at most SCRIPTS_LOG_LIMIT (plus a few [runner] lines). Past a cap the
+# output is still read (the hook never blocks on a full pipe) and kept in the result's output tail, but not
+# logged: one [runner] line says how much was dropped. The agent logs everything; a hook flooding output
+# for its timeout then fills the host's disk (hundreds of MB in 5 s).
+SCRIPT_LOG_LIMIT = 4 * 1024 * 1024
+SCRIPTS_LOG_LIMIT = 16 * 1024 * 1024
 # Each script's processes carry this variable (a fresh uuid per script): one more way to find them on
 # timeout, besides their ancestry (a script can drop it with ``env -i``; it cannot drop its parent).
 TOKEN_VARIABLE = "APPSPEC_DEPLOY_HOOK_TOKEN"
@@ -203,10 +213,15 @@ class ScriptsLog:
     ``2024-05-01 12:00:00 LifecycleEvent - ApplicationStart``, ``... Script - scripts/start.sh``,
     ``... [stdout]line``, ``... [stderr]line``; plus our ``... [runner]`` lines (exit code,
     duration, timeout, kills). Lines are written in bytes, exactly as the script wrote them.
+
+    Bounded: script output is written only while the file is under ``limit`` bytes (its size when opened
+    counts: every module run of a deployment appends to the same file); ``[runner]`` lines always are.
     """
 
-    def __init__(self, path: t.Optional[str]) -> None:
+    def __init__(self, path: t.Optional[str], limit: int = SCRIPTS_LOG_LIMIT) -> None:
         self.path = path
+        self.limit = limit
+        self.size = 0  # bytes in the file (once opened)
         self._handle = None  # type: t.Optional[t.BinaryIO]
 
     def _file(self) -> t.Optional[t.BinaryIO]:
@@ -215,21 +230,45 @@ class ScriptsLog:
         if self._handle is None:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             self._handle = open(self.path, "ab")
+            self.size = os.fstat(self._handle.fileno()).st_size
         return self._handle
+
+    def room(self) -> int:
+        """Bytes of script output the file may still receive (unbounded when nothing is written)."""
+        if self.path is None:
+            return 1 << 62
+        self._file()
+        return max(0, self.limit - self.size)
+
+    def _write(self, handle: t.BinaryIO, data: bytes) -> None:
+        handle.write(data)
+        handle.flush()
+        self.size += len(data)
 
     def line(self, text: str) -> None:
         handle = self._file()
         if handle is not None:
-            handle.write(("%s %s\n" % (_stamp(), text)).encode("utf-8", "replace"))
-            handle.flush()
+            self._write(handle, ("%s %s\n" % (_stamp(), text)).encode("utf-8", "replace"))
 
-    def output(self, stream: str, lines: t.List[bytes]) -> None:
+    def output(self, stream: str, lines: t.List[bytes], room: t.Optional[int] = None) -> int:
+        """Write ``lines`` (each with its ``\\n``, or a piece of a longer line without) as ``[stream]`` lines,
+        whole lines only, while they fit in ``room`` bytes of the file (all when None); returns how many."""
         handle = self._file()
         if handle is None or not lines:
-            return
+            return len(lines)
         prefix = ("%s [%s]" % (_stamp(), stream)).encode("ascii")
-        handle.write(b"".join(prefix + line + b"\n" for line in lines))
-        handle.flush()
+        records = [prefix + line if line.endswith(b"\n") else prefix + line + b"\n" for line in lines]
+        count = len(records)
+        if room is not None and sum(map(len, records)) > room:
+            total = 0
+            for index, record in enumerate(records):
+                total += len(record)
+                if total > room:
+                    count = index
+                    break
+        if count:
+            self._write(handle, b"".join(records[:count]))
+        return count
 
     def close(self) -> None:
         if self._handle is not None:
@@ -252,15 +291,17 @@ def append_deployments_log(root: DeploymentRoot, deployment_id: str, message: st
 
 
 class _LineSplitter:
-    """Bytes in, whole lines out; a partial line never grows beyond ``_MAX_PARTIAL_LINE``."""
+    """Bytes in, whole lines out (each with its ``\\n``); a partial line never grows beyond ``_MAX_PARTIAL_LINE``
+    (longer lines come out in pieces, without ``\\n``)."""
 
     def __init__(self) -> None:
         self.partial = b""
 
     def feed(self, data: bytes) -> t.List[bytes]:
         data = self.partial + data
-        lines = data.split(b"\n")
-        self.partial = lines.pop()
+        end = data.rfind(b"\n") + 1
+        lines = [line + b"\n" for line in data[:end].split(b"\n")[:-1]] if end else []
+        self.partial = data[end:]
         while len(self.partial) > _MAX_PARTIAL_LINE:
             lines.append(self.partial[:_MAX_PARTIAL_LINE])
             self.partial = self.partial[_MAX_PARTIAL_LINE:]
@@ -269,6 +310,57 @@ class _LineSplitter:
     def flush(self) -> t.List[bytes]:
         rest, self.partial = self.partial, b""
         return [rest] if rest else []
+
+
+class _ScriptOutput:
+    """One script's output: all of it to the result's tail, to scripts.log up to ``limit`` bytes of the
+    log (and the log's own cap). Past a cap the rest is only counted (and still read: the script never
+    blocks on a full pipe), and one ``[runner]`` line says so at once; :meth:`finish` says how much."""
+
+    def __init__(self, log: ScriptsLog, tail: _Tail, limit: int = SCRIPT_LOG_LIMIT) -> None:
+        self.log = log
+        self.tail = tail
+        self.limit = limit
+        self.logged = 0  # bytes of the log this script's output took
+        self.received = 0  # bytes the script wrote
+        self.written = 0  # of those, the bytes in scripts.log
+        self.capped = False
+        self.splitters = {"stdout": _LineSplitter(), "stderr": _LineSplitter()}
+
+    def feed(self, stream: str, data: bytes) -> None:
+        self.tail.add(data)
+        self.received += len(data)
+        if not self.capped:
+            self._log(stream, self.splitters[stream].feed(data))
+
+    def _log(self, stream: str, lines: t.List[bytes]) -> None:
+        if not lines:
+            return
+        before = self.log.size
+        own_room, log_room = self.limit - self.logged, self.log.room()
+        count = self.log.output(stream, lines, min(own_room, log_room))
+        self.logged += self.log.size - before
+        self.written += sum(map(len, lines[:count]))
+        if count < len(lines):
+            self.capped = True
+            for splitter in self.splitters.values():
+                splitter.partial = b""
+            what = "this script's cap of %d bytes" % self.limit if own_room <= log_room \
+                else "the cap of %d bytes of this deployment's scripts.log" % self.log.limit
+            self.log.line("[runner]output reached %s: the rest is not logged here (its last bytes are in the "
+                          "result's output_tail)" % what)
+
+    def finish(self) -> int:
+        """Log what is left of a last line; return the bytes of output that were not logged."""
+        if not self.capped:
+            for stream, splitter in self.splitters.items():
+                self._log(stream, splitter.flush())
+        dropped = self.received - self.written
+        if dropped:
+            self.log.line("[runner]%d bytes of output were not logged (%d logged): scripts.log keeps at most %d bytes "
+                          "per script and %d per deployment; the last %d bytes are in the result's output_tail"
+                          % (dropped, self.written, self.limit, self.log.limit, self.tail.limit))
+        return dropped
 
 
 class _Tail:
@@ -364,6 +456,27 @@ def set_subreaper(on: bool) -> t.Optional[bool]:
         return None
 
 
+def _children_of_this_process(but: int) -> t.Dict[int, int]:
+    """{pid: start time} of this process's living children but ``but`` (``/proc/self/task/*/children``, Linux
+    3.5+; empty where it cannot be read)."""
+    found = {}  # type: t.Dict[int, int]
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:  # pragma: no cover - no /proc
+        return found
+    for task in tasks:
+        try:
+            with open("/proc/self/task/%s/children" % task, "rb") as handle:
+                pids = [int(pid) for pid in handle.read().split()]
+        except (OSError, ValueError):
+            continue
+        for pid in pids:
+            stat = _proc_stat(pid) if pid != but else None
+            if stat is not None:
+                found[pid] = stat[4]
+    return found
+
+
 class ProcessTree:
     """Every process a hook started, whatever it did to escape: found by ancestry, not by what it carries.
 
@@ -371,18 +484,24 @@ class ProcessTree:
     is the hook or a process recorded before, so a process stays known after its parent dies and it is
     re-parented (``setsid``, double fork, ``env -i``). Also members: the hook's process group and session
     (the hook is their leader), processes carrying the hook's token, and, while this process is the
-    child subreaper, orphans re-parented to us that started after the hook. A pid is matched with its
-    start time, so a recycled pid is never taken for the hook's.
+    child subreaper, orphans re-parented to us that started after the hook and were not our children
+    before it (a daemon an earlier hook left running, adopted by us, may have started in the same clock
+    tick). A pid is matched with its start time, so a recycled pid is never taken for the hook's.
     """
 
-    def __init__(self, root_pid: int, token: t.Optional[str] = None, adopts_orphans: bool = False) -> None:
+    def __init__(self, root_pid: int, token: t.Optional[str] = None, adopts_orphans: bool = False,
+                 started: t.Optional[int] = None) -> None:
         self.root = root_pid
         self.me = os.getpid()
         self.needle = ("%s=%s" % (TOKEN_VARIABLE, token)).encode() if token else None
         self.adopts_orphans = adopts_orphans
-        stat = _proc_stat(root_pid)
-        self.started = stat[4] if stat is not None else 0
+        if started is None:
+            stat = _proc_stat(root_pid)
+            started = stat[4] if stat is not None else 0
+        self.started = started
         self.known = {root_pid: self.started}  # type: t.Dict[int, int]
+        # Our children when the hook started: not its orphans (it cannot have made one yet).
+        self.earlier = _children_of_this_process(root_pid) if adopts_orphans else {}
 
     def scan(self) -> t.List[int]:
         """Record the hook's new processes; return the living ones (zombies are dead: not counted)."""
@@ -404,7 +523,8 @@ class ProcessTree:
                 member = (
                     (parent is not None and self.known.get(ppid) == parent[4])
                     or pgid == self.root or sid == self.root
-                    or (self.adopts_orphans and ppid == self.me and started >= self.started)
+                    or (self.adopts_orphans and ppid == self.me and started >= self.started
+                        and self.earlier.get(pid) != started)
                     or (self.needle is not None and _has_token(pid, self.needle))
                 )
                 if member:
@@ -488,6 +608,163 @@ def _detach_pipes(fds: t.List[int]) -> None:
         os.close(fd)
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(then: t.Optional[t.Callable[[], None]]) -> t.Optional[t.Callable[[], None]]:
+    """preexec_fn: ``then`` (the user switch), then SIGKILL to the hook's main process when its runner dies
+    (prctl PR_SET_PDEATHSIG, Linux; it must come after the switch: a change of uid clears it). None where
+    prctl cannot be called: the watchdog alone then."""
+    prctl = _prctl()
+    if prctl is None:  # pragma: no cover - depends on the host's Python
+        return then
+    parent = os.getpid()
+
+    def preexec() -> None:  # pragma: no cover - runs in the child between fork and exec
+        if then is not None:
+            then()
+        prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        if os.getppid() != parent:  # the runner died before the line above: nobody would ever stop us
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
+
+
+class Watchdog:
+    """A supervisor that outlives the runner: if the process running a hook dies (``kill -9`` of the module,
+    by the hook itself or anyone), the hook's processes are killed at once; otherwise it does nothing.
+
+    One per runner process (:func:`watchdog`), forked (twice: init adopts it, not us) before the first hook
+    starts and before this process becomes the child subreaper, in a session of its own, holding nothing of
+    ours but the read end of a pipe. For each hook the runner writes to it the hook's pid, start time, kill
+    grace and token, then each process of the hook as :class:`ProcessTree` finds it, then ``end``. The end of
+    the pipe (the runner is gone) while a hook is not ended: the watchdog scans once more (the pids it was
+    told, their descendants, the hook's process group and session, its token) and kills them as a timeout
+    does (SIGTERM, SIGKILL after the grace period). The end of the pipe otherwise: it exits. A hook can still
+    escape by killing the watchdog first (it runs as the runner's user, root usually) and then its runner.
+    """
+
+    def __init__(self) -> None:
+        self.fd = -1
+        self.owner = os.getpid()
+        self.sent = {}  # type: t.Dict[int, int]
+        try:
+            read_end, write_end = os.pipe()
+        except OSError:  # pragma: no cover - out of file descriptors: no watchdog
+            return
+        try:
+            pid = os.fork()
+        except OSError:  # pragma: no cover - out of processes: no watchdog
+            os.close(read_end)
+            os.close(write_end)
+            return
+        if pid == 0:  # pragma: no cover - child processes (coverage does not follow them)
+            try:
+                os.close(write_end)
+                if os.fork() == 0:
+                    _watch(read_end)
+            finally:
+                os._exit(0)
+        os.close(read_end)
+        os.waitpid(pid, 0)
+        self.fd = write_end
+        _set_nonblocking(write_end)
+
+    @property
+    def usable(self) -> bool:
+        return self.fd >= 0 and self.owner == os.getpid()
+
+    def _send(self, text: str, wait: float = 0.0) -> None:
+        if not self.usable:
+            return
+        data = text.encode()
+        end = time.monotonic() + wait
+        while data:
+            try:
+                data = data[os.write(self.fd, data):]
+            except BlockingIOError:  # it lags: a pid it misses is still found by ancestry, group, session, token
+                if time.monotonic() >= end:
+                    return
+                time.sleep(0.01)
+            except OSError:  # it is gone (killed): the next hook gets a new one
+                self.close()
+                return
+
+    def watch(self, tree: "ProcessTree", token: t.Optional[str], kill_grace: float) -> None:
+        """A hook started: its main process is ``tree.root``."""
+        self.sent = {tree.root: tree.started}
+        self._send("hook %d %d %r %s\n" % (tree.root, tree.started, float(kill_grace), token or "-"))
+        self.tell(tree)
+
+    def tell(self, tree: "ProcessTree") -> None:
+        """Send the processes of the hook found since last time."""
+        new = ["pid %d %d\n" % (pid, started) for pid, started in tree.known.items() if self.sent.get(pid) != started]
+        if new and self.usable:
+            self.sent.update(tree.known)
+            self._send("".join(new))
+
+    def release(self) -> None:
+        """The runner is done with the hook (whatever is left running is meant to be)."""
+        self._send("end\n", wait=1.0)
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+_WATCHDOG = {}  # type: t.Dict[str, Watchdog]
+
+
+def watchdog() -> Watchdog:
+    """This process's watchdog, forked when first needed (again if it was killed, or in a forked child)."""
+    current = _WATCHDOG.get("current")
+    if current is None or not current.usable:
+        if current is not None and current.owner != os.getpid():
+            current.close()  # our copy of the parent's pipe: its watchdog must see the parent's death
+        current = _WATCHDOG["current"] = Watchdog()
+    return current
+
+
+def _watch(fd: int) -> None:  # pragma: no cover - runs in the watchdog process
+    """The watchdog's life (see :class:`Watchdog`)."""
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for target in (0, 1, 2):
+        os.dup2(devnull, target)
+    for name in os.listdir("/proc/self/fd"):
+        if int(name) not in (0, 1, 2, fd):
+            try:
+                os.close(int(name))
+            except OSError:
+                pass
+    tree = None  # type: t.Optional[ProcessTree]
+    grace = DEFAULT_KILL_GRACE
+    pending = b""
+    while True:
+        try:
+            data = os.read(fd, 65536)
+        except InterruptedError:
+            continue
+        except OSError:
+            data = b""
+        if not data:
+            break
+        lines = (pending + data).split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            words = line.decode("ascii", "replace").split()
+            if words[:1] == ["end"]:
+                tree = None
+            elif words[:1] == ["hook"] and len(words) == 5:
+                tree = ProcessTree(int(words[1]), None if words[4] == "-" else words[4], started=int(words[2]))
+                grace = float(words[3])
+            elif words[:1] == ["pid"] and len(words) == 3 and tree is not None:
+                tree.known[int(words[1])] = int(words[2])
+    if tree is not None:
+        _kill_all(tree.root, tree, grace, lambda: None)
+
+
 @dataclasses.dataclass
 class ProcessOutcome:
     exit_code: t.Optional[int]  # shell convention: 128 + N when killed by signal N
@@ -517,6 +794,9 @@ def run_process(
     Raises OSError when the command cannot be started (missing interpreter...).
     """
     start = time.monotonic()
+    # Should this process die (the hook may kill it), the watchdog kills the hook's processes. Forked (when
+    # first needed) before we are the subreaper: it must not be re-parented to us.
+    guard = watchdog()
     # While the hook runs, its orphans (a double-forked daemon) are re-parented to us, not to init.
     was_subreaper = set_subreaper(True)
     try:
@@ -528,7 +808,7 @@ def run_process(
             cwd=cwd,
             env=dict(env),
             start_new_session=True,
-            preexec_fn=preexec_fn,
+            preexec_fn=_die_with_parent(preexec_fn),
             close_fds=True,
         )
     except BaseException:
@@ -536,6 +816,7 @@ def run_process(
             set_subreaper(False)
         raise
     tree = ProcessTree(proc.pid, token, adopts_orphans=was_subreaper is not None)
+    guard.watch(tree, token, kill_grace)
     if proc.stdout is None or proc.stderr is None:  # pragma: no cover - PIPE always gives both
         raise DeployError("could not capture the output of %s" % argv[0])
     # Raw fds from here on: the file objects must not close them behind our back.
@@ -593,6 +874,7 @@ def run_process(
                 break
             if now >= next_scan:  # record the hook's processes as they appear, before they can hide
                 tree.scan()
+                guard.tell(tree)
                 next_scan = now + _SCAN_INTERVAL
             wait = min(deadline, next_scan) - now
             if not open_fds:  # both pipes closed: only the exit is left to wait for
@@ -609,7 +891,7 @@ def run_process(
                 elif fd == pidfd and proc.poll() is None:  # pragma: no cover - race
                     time.sleep(0.001)
         if timed_out:
-            killed = _terminate(proc, tree, kill_grace, lambda: [read_ready(fd) for fd in list(open_fds)])
+            killed = _terminate(proc, tree, kill_grace, lambda: [read_ready(fd) for fd in list(open_fds)], guard)
         # Drain what the script left in its pipes, then detach: a survivor holding them (a daemon it
         # started) must neither delay the hook nor be killed by SIGPIPE.
         for fd in list(open_fds):
@@ -635,6 +917,7 @@ def run_process(
         if was_subreaper is False:
             set_subreaper(False)
         tree.reap()
+        guard.release()
     code = proc.returncode
     sig = -code if code is not None and code < 0 else None
     return ProcessOutcome(
@@ -647,13 +930,27 @@ def run_process(
     )
 
 
-def _terminate(proc: subprocess.Popen, tree: ProcessTree, grace: float, pump: t.Callable[[], t.Any]) -> t.List[int]:
+def _terminate(proc: subprocess.Popen, tree: ProcessTree, grace: float, pump: t.Callable[[], t.Any],
+               guard: t.Optional[Watchdog] = None) -> t.List[int]:
     """SIGTERM to every process of the script, SIGKILL after ``grace`` seconds, until none is left.
 
-    The main process is not reaped before the end, so its pid (= the group id) cannot be reused.
     Output keeps being read meanwhile, so a process handling SIGTERM never blocks on a full pipe.
     """
-    pgid = proc.pid
+
+    def pump_and_reap() -> None:
+        pump()
+        proc.poll()
+        if guard is not None:
+            guard.tell(tree)
+
+    seen = _kill_all(proc.pid, tree, grace, pump_and_reap)
+    proc.wait()
+    return seen
+
+
+def _kill_all(pgid: int, tree: ProcessTree, grace: float, pump: t.Callable[[], t.Any]) -> t.List[int]:
+    """SIGTERM to the process group ``pgid`` and every living process of ``tree``, SIGKILL after ``grace``
+    seconds, until none is left; ``pump`` is called between rounds. Returns every pid signalled."""
     victims = tree.scan()
     seen = set(victims)
     _signal_all(pgid, victims, signal.SIGTERM)
@@ -661,7 +958,6 @@ def _terminate(proc: subprocess.Popen, tree: ProcessTree, grace: float, pump: t.
     while time.monotonic() < end:
         pump()
         time.sleep(_POLL_INTERVAL)
-        proc.poll()
         victims = tree.scan()
         seen.update(victims)
         if not victims:
@@ -674,8 +970,6 @@ def _terminate(proc: subprocess.Popen, tree: ProcessTree, grace: float, pump: t.
         _signal_all(pgid, victims, signal.SIGKILL)
         pump()
         time.sleep(0.02)
-        proc.poll()
-    proc.wait()
     return sorted(seen)
 
 
@@ -792,6 +1086,7 @@ def run_script(
     base_env: t.Optional[t.Mapping[str, str]] = None,
     output_tail_bytes: int = DEFAULT_OUTPUT_TAIL_BYTES,
     kill_grace: float = DEFAULT_KILL_GRACE,
+    script_log_limit: int = SCRIPT_LOG_LIMIT,
 ) -> t.Dict[str, t.Any]:
     """Run one planned script; the result dict has ``failed`` and ``msg`` besides the contract keys."""
     result = plan.describe()
@@ -805,17 +1100,13 @@ def run_script(
     token = uuid.uuid4().hex
     env = script_environment(base_environment() if base_env is None else base_env, variables, plan.user)
     env[TOKEN_VARIABLE] = token
-    splitters = {"stdout": _LineSplitter(), "stderr": _LineSplitter()}
     tail = _Tail(output_tail_bytes)
-
-    def on_output(stream: str, data: bytes) -> None:
-        tail.add(data)
-        log.output(stream, splitters[stream].feed(data))
+    output = _ScriptOutput(log, tail, script_log_limit)
 
     started = time.monotonic()
     try:
         outcome = run_process(
-            argv, env=env, cwd=plan.archive_dir, timeout=plan.timeout, on_output=on_output,
+            argv, env=env, cwd=plan.archive_dir, timeout=plan.timeout, on_output=output.feed,
             preexec_fn=preexec, kill_grace=kill_grace, token=token,
         )
     except (OSError, subprocess.SubprocessError) as err:
@@ -827,9 +1118,10 @@ def run_script(
         log.line("[runner]%s" % msg)
         result.update(failed=True, msg=msg, duration=round(time.monotonic() - started, 3))
         return result
-    for stream, splitter in splitters.items():
-        log.output(stream, splitter.flush())
+    dropped = output.finish()
     result.update(exit_code=outcome.exit_code, duration=round(outcome.duration, 3), output_tail=tail.text())
+    if dropped:
+        result["output_not_logged"] = dropped
     who = " run as user %s" % plan.runas if plan.runas else ""
     if outcome.timed_out:
         msg = "%s: script at specified location: %s%s failed to complete in %d seconds (timeout); " \

@@ -38,7 +38,8 @@ Rules:
   an unfinished one, and turns its failures into warnings;
 - a release that fails while it is made (a full disk, say) is removed at once: no ``releases/<id>``
   is left holding its unfinished marker, ``current`` is never touched, and the error names the host,
-  the release root and the bytes needed and free. The revision's size is checked against the free
+  the release root and the bytes needed and free. What the revision takes on disk (each file rounded up to
+  the file system's block, plus a block per entry, as for unpacking) is checked against the free
   space before the first file is copied. Unfinished releases left by a killed run (their creator's
   pid is gone) are removed when the next release is made.
 """
@@ -54,7 +55,7 @@ import time
 import typing as t
 
 from ansible_collections.appspec.deploy.plugins.module_utils import _permissions
-from ansible_collections.appspec.deploy.plugins.module_utils._archive import remove_tree, walk_tree
+from ansible_collections.appspec.deploy.plugins.module_utils._archive import block_size, disk_usage, remove_tree, walk_tree
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError, disk_error, free_bytes, host_name, is_disk_error
 from ansible_collections.appspec.deploy.plugins.module_utils._installer import _appspec_dict, expand_files, files_equal
 from ansible_collections.appspec.deploy.plugins.module_utils._fileutil import atomic_write_text, read_text, replace_symlink
@@ -350,9 +351,12 @@ class ReleaseRoot:
         return result
 
     def _check_room(self, entries: t.List[t.Tuple[str, str, str]], base: t.Optional[str]) -> int:
-        """Bytes the new release needs (files that cannot be hardlinked from ``base``: a lower bound);
-        refuse before anything is written when the release root's file system has less free."""
-        needed = 0
+        """About the bytes the new release takes on the release root's file system, counted as the archive
+        check does (:func:`_archive.disk_usage`): each file rounded up to the file system's block, plus a block
+        per entry (directories, links); a file that will be hardlinked from ``base`` costs its entry only.
+        Refuse before anything is written when the file system has less free."""
+        parent = self.releases_dir if os.path.isdir(self.releases_dir) else self.root
+        sizes = []  # type: t.List[int]
         for src, rel, action in entries:
             if action != "file":
                 continue
@@ -365,8 +369,8 @@ class ReleaseRoot:
                     continue  # probably linked: costs no data
             except OSError:
                 pass
-            needed += size
-        parent = self.releases_dir if os.path.isdir(self.releases_dir) else self.root
+            sizes.append(size)
+        needed = disk_usage(sizes, len(entries), block_size(parent))
         free = free_bytes(parent)
         if free is not None and needed > free:
             raise DeployError("on host %s, Install needs about %d bytes for the release in %s but only %d bytes are free: "
@@ -475,22 +479,27 @@ class ReleaseRoot:
         tick("log-complete")
 
     def _permission_plan(self, appspec: t.Any, entries: t.List[t.Tuple[str, str, str]]) -> t.Dict[str, _permissions.PermissionRule]:
-        """The AppSpec permissions whose object lies under ``current``, per release-relative path."""
+        """The AppSpec permissions that reach what is installed under ``current``, per release-relative path.
+
+        Their object is ``current``, below it, or above it (``/opt/app`` over ``/opt/app/current``: the agent applies
+        such a rule to every installed file it matches, so does a release).
+        """
         spec = _appspec_dict(appspec) if appspec is not None else {}
         prefix = self.current_link + "/"
-        wanted = [
-            p
-            for p in spec.get("permissions") or []
-            if isinstance(p, dict)
-            and (os.path.normpath(str(p.get("object") or "/")) == self.current_link or os.path.normpath(str(p.get("object") or "/")).startswith(prefix))
-        ]
+
+        def reaches(obj: str) -> bool:
+            obj = os.path.normpath(obj)
+            return obj == self.current_link or obj.startswith(prefix) or prefix.startswith(obj.rstrip("/") + "/")
+
+        wanted = [p for p in spec.get("permissions") or [] if isinstance(p, dict) and reaches(str(p.get("object") or "/"))]
         if not wanted:
             return {}
         rules, errors = _permissions.parse_rules(wanted)
         kinds = {"mkdir": "directory", "symlink": "symlink", "file": "file"}
         installed = [(prefix + rel, kinds[action]) for _src, rel, action in entries]
         dirs = set(p for p, k in installed if k == "directory") | {self.current_link}
-        assignments, more, _warnings = _permissions.plan_permissions(rules, installed, lambda p: p in dirs)
+        assignments, more, _warnings = _permissions.plan_permissions(
+            rules, installed, lambda p: p in dirs or prefix.startswith(p.rstrip("/") + "/"))  # current's parents exist
         errors += more
         if errors:
             raise DeployError("permissions for the release: %s" % "; ".join(errors), errors=errors)

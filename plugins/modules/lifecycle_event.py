@@ -412,6 +412,12 @@ events:
           description: The script exited but processes it started still held its output open; they were left running.
           type: bool
           returned: when it happened
+        output_not_logged:
+          description:
+            - Bytes of its output not written to C(scripts.log), past the log's caps (4 MiB a script, 16 MiB a
+              deployment); the end of the output is still in RV(events[].scripts[].output_tail).
+          type: int
+          returned: when output was not logged
     install:
       description: What the reserved V(Install) event did (the install plan summary, or the new release).
       type: dict

@@ -341,8 +341,8 @@ def fault_other_untouched(inventory):
 
 
 def fault_permissions_reach(inventory):
-    """6c. A permissions object outside the installed files (/etc mode 777) beside one for them (owner nobody) in a
-    revision that otherwise works: permissions touch only what the deployment installs."""
+    """6c. Permissions objects outside the installed files (/etc mode 777) and above them (the release root, owner
+    nobody) in a revision that otherwise works: permissions touch only what the deployment installs."""
     argv = ["python3", "-c", "import json, os, sys; print(json.dumps({p: [oct(os.stat(p).st_mode), os.stat(p).st_uid] "
             "for p in sys.argv[1:]}))", "/", "/etc", "/etc/passwd", "/etc/ssh", "/opt", WEBAPP, WEBAPP + "/releases"]
     before = {name: json.loads(podman("exec", PREFIX + name, *argv).stdout) for name in HOSTS}
@@ -419,10 +419,10 @@ def make():
     subprocess.run(["cp", "-a", str(PROJECT / "examples" / "webapp") + "/.", str(reach)], check=True)
     _write(reach / "app" / "VERSION", "4.0.0\n")
     text = (PROJECT / "examples" / "webapp" / "appspec.yml").read_text(encoding="utf-8")
-    # The example's own permissions replaced: /etc (outside), and the files destination (all installed files).
+    # The example's own permissions replaced: /etc (outside), and the release root above `current` (all installed files).
     head, rest = text.split("permissions:\n", 1)
-    text = head + ("permissions:\n  - object: /etc\n    mode: 777\n  - object: %s/current\n    owner: nobody\n    type:\n"
-                   "      - file\n" % WEBAPP) + rest[rest.index("hooks:\n"):]
+    text = head + ("permissions:\n  - object: /etc\n    mode: 777\n  - object: %s\n    owner: nobody\n    type:\n      - file\n"
+                   % WEBAPP) + rest[rest.index("hooks:\n"):]
     _write(reach / "appspec.yml", text)
 
     hostile = REVISIONS / "hostile"

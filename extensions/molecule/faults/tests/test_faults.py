@@ -238,7 +238,7 @@ def test_permissions_outside_the_installed_files_are_ignored_with_a_warning():
     out = re.sub(r"\s+", " ", run["output"])
     assert run["rc"] == 0, out[-3000:]
     assert "permissions[0].object (line 8): '/etc' is not a files destination, nor below or above one" in out, out[-3000:]
-    assert "permissions[1].object" not in out  # the files destination itself
+    assert "permissions[1].object" not in out  # the release root is above the files destination: it applies
 
 
 @pytest.mark.parametrize("name", WEB)
@@ -247,7 +247,7 @@ def test_permissions_touch_only_what_the_deployment_installs(name):
     assert REACH["snapshot"][name]["webapp"]["version"] == "4.0.0"
 
 
-def test_a_permission_of_the_installed_files_applies_to_them():
+def test_a_permission_above_the_files_applies_to_the_installed_files():
     assert REACH["installed_version_file"] == ["nobody", "644"]
 
 

@@ -10,6 +10,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import textwrap
 import time
@@ -372,6 +373,95 @@ def test_a_double_forked_daemon_is_known_after_its_parent_is_gone(tmp_path):
             os.kill(pid, signal.SIGKILL)
 
 
+RUNNER = """
+import sys
+import time
+from ansible_collections.appspec.deploy.plugins.module_utils import _hooks
+for path in sys.argv[3:]:
+    plan = _hooks.ScriptPlan("BeforeInstall", "fault.sh", path, int(sys.argv[1]), None, False, sys.argv[2], None)
+    result = _hooks.run_script(plan, variables={}, log=_hooks.ScriptsLog(None), kill_grace=1.0)
+    print(result["exit_code"], flush=True)
+time.sleep(30)  # then killed by the test
+# %s
+"""
+
+
+def run_runner(tmp_path, bodies, timeout: int):
+    """A process of its own running hooks one after the other, as the lifecycle_event module does; its cmdline
+    holds a mark (so does the watchdog it forks): (process, mark)."""
+    paths = [script(tmp_path, body, "fault%d.sh" % index) for index, body in enumerate(bodies)]
+    mark = "runner-%s" % uuid.uuid4().hex
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER % mark, str(timeout), str(tmp_path)] + paths,
+                            env=env, stdout=subprocess.PIPE, start_new_session=True)
+    return proc, mark
+
+
+def wait_until(check, seconds: float):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not check():
+        time.sleep(0.05)
+    return check()
+
+
+KILLS_ITS_RUNNER = """
+    #!/bin/bash
+    setsid env -i sleep {0} &
+    sleep 0.5
+    sleep {1} &
+    echo "killing my parent $PPID"
+    kill -9 $PPID
+    sleep {2}
+"""
+
+LEAVES_A_DAEMON = """
+    #!/bin/sh
+    setsid sleep {0} >/dev/null 2>&1 &   # not holding our pipes: no drainer (which has the mark too)
+    exit 0
+"""
+
+
+def test_a_hook_that_kills_its_runner_dies_with_it(tmp_path):
+    """Fault 5 (issue 14): `kill -9 $PPID` killed the lifecycle_event module, and the hook went on, unsupervised,
+    past its timeout, for ever. Now its main process dies with the runner (PR_SET_PDEATHSIG) and the watchdog kills
+    the rest at once: the one in the group, and one that left the session and dropped the token first. What an
+    earlier hook of the same runner left running on purpose is spared."""
+    spared = _unique_sleep()
+    args = [_unique_sleep() for dummy in range(3)]
+    proc, mark = run_runner(tmp_path, [LEAVES_A_DAEMON.format(spared), KILLS_ITS_RUNNER.format(*args)], timeout=60)
+    try:
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+        assert wait_until(lambda: not any(_sleepers(arg) for arg in args), 5.0), [_sleepers(arg) for arg in args]
+        assert wait_until(lambda: not survivors(mark), 3.0), survivors(mark)  # the watchdog is gone too
+        assert len(_sleepers(spared)) == 1
+    finally:
+        proc.stdout.close()
+        for arg in args + [spared]:
+            for pid in _sleepers(arg):
+                os.kill(pid, signal.SIGKILL)
+        kill_marked(mark)
+
+
+def test_the_watchdog_spares_what_a_hook_left_running_and_leaves_with_its_runner(tmp_path):
+    """Hooks that end (here, leaving a daemon, as 5c): the runner's one watchdog waits on; when the runner ends,
+    it exits without a kill."""
+    arg = _unique_sleep()
+    proc, mark = run_runner(tmp_path, [LEAVES_A_DAEMON.format(arg), "#!/bin/sh\nexit 3\n"], timeout=60)
+    try:
+        assert proc.stdout.readline() == b"0\n" and proc.stdout.readline() == b"3\n"  # the runner sleeps now
+        assert wait_until(lambda: len(survivors(mark)) == 2, 3.0), survivors(mark)  # the runner and its watchdog
+        assert len(_sleepers(arg)) == 1
+        proc.kill()
+        proc.wait()
+        assert wait_until(lambda: not survivors(mark), 3.0), survivors(mark)
+        assert len(_sleepers(arg)) == 1  # released: the runner's death no longer concerns it
+    finally:
+        proc.stdout.close()
+        for pid in _sleepers(arg):
+            os.kill(pid, signal.SIGKILL)
+        kill_marked(mark)
+
+
 def test_process_tree_follows_parents_not_the_environment(tmp_path):
     """ProcessTree alone, without a subreaper: a child found while its parent lives stays known after
     the parent exits and it is re-parented; an unrelated process is never taken."""
@@ -394,6 +484,30 @@ def test_process_tree_follows_parents_not_the_environment(tmp_path):
         unrelated.wait()
         for pid in _sleepers(arg):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_an_orphan_an_earlier_hook_left_is_not_taken_for_the_next_hooks(tmp_path):
+    """A daemon left running by one hook, re-parented to us (the subreaper), may have started in the same clock
+    tick as the next hook: it is not that hook's (its timeout, or the watchdog, would kill it)."""
+    arg = _unique_sleep()
+    was = _hooks.set_subreaper(True)
+    try:
+        subprocess.run(["sh", "-c", "setsid sleep %s >/dev/null 2>&1 &" % arg], check=True)
+        assert wait_until(lambda: len(_sleepers(arg)) == 1, 5.0)
+        [daemon] = _sleepers(arg)
+        assert _hooks._proc_stat(daemon)[1] == os.getpid()  # an orphan, adopted by us
+        started = _hooks._proc_stat(daemon)[4]
+        nxt = subprocess.Popen(["sleep", "30"], start_new_session=True)
+        tree = _hooks.ProcessTree(nxt.pid, adopts_orphans=True, started=started)  # the same tick, at worst
+        assert daemon not in tree.scan() and nxt.pid in tree.scan()
+        nxt.kill()
+        nxt.wait()
+    finally:
+        if was is False:
+            _hooks.set_subreaper(False)
+        for pid in _sleepers(arg):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
 
 
 def test_output_written_just_before_exit_is_not_lost(tmp_path):
@@ -446,7 +560,106 @@ def test_50_mb_of_output_with_bounded_memory(tmp_path):
     assert peak < 2 * 1024 * 1024, peak  # 50 MB went through; at most a few read buffers were alive
     assert len(result["output_tail"].encode()) <= 1000
     assert result["output_tail"].endswith("last line\n")
-    assert log_path.stat().st_size > 50 * 1024 * 1024
+    # scripts.log got this script's cap (timestamps included) and a few [runner] lines, not the 50 MB.
+    data = log_path.read_bytes()
+    assert _hooks.SCRIPT_LOG_LIMIT - 200 < len(data) < _hooks.SCRIPT_LOG_LIMIT + 1024, len(data)
+    logged = sum(len(line.split(b"[stdout]", 1)[1]) + 1 for line in data.splitlines() if b"[stdout]" in line)
+    assert result["output_not_logged"] == 52428800 + len("\nlast line\n") - logged
+    assert b"[runner]%d bytes of output were not logged" % result["output_not_logged"] in data
+
+
+LINES_SCRIPT = """
+    #!/bin/sh
+    i=100
+    while [ $i -lt 400 ]; do echo "line $i"; i=$((i + 1)); done   # 300 lines of 9 bytes
+    printf 'no newline at the end'
+"""
+
+
+def _stdout_lines(data: bytes):
+    return [line.split(b"[stdout]", 1)[1] for line in data.splitlines() if b"[stdout]" in line]
+
+
+@pytest.mark.parametrize("script_limit, log_limit, already, binding", [
+    (1 << 30, 1 << 30, 0, None),                       # no cap reached: every line, the last one without newline
+    (100 * 30, 1 << 30, 0, "this script's cap of 3000 bytes"),
+    (1 << 30, 50 * 30 + 1000, 1000, "the cap of 2500 bytes of this deployment's scripts.log"),  # 1000 there before
+    (1 << 30, 500, 1000, "the cap of 500 bytes of this deployment's scripts.log"),  # full before the script started
+])
+def test_scripts_log_is_capped_per_script_and_per_file(tmp_path, script_limit, log_limit, already, binding):
+    """Fault 5 (issue 14): a hook flooding output wrote hundreds of MB into scripts.log. Whole lines are logged
+    up to the cap (the first ones), one [runner] line says the cap was reached, one how much was not logged; the
+    tail still has the last bytes; nothing of the script is lost before the cap."""
+    log_path = tmp_path / "logs" / "scripts.log"
+    log_path.parent.mkdir()
+    log_path.write_bytes(b"x" * (already - 1) + b"\n" if already else b"")
+    path = script(tmp_path, LINES_SCRIPT)
+    log = _hooks.ScriptsLog(str(log_path), limit=log_limit)
+    try:
+        result = run_script(plan(path), variables={}, log=log, output_tail_bytes=30, script_log_limit=script_limit)
+    finally:
+        log.close()
+    total = 300 * 9 + len("no newline at the end")
+    data = log_path.read_bytes()
+    lines = _stdout_lines(data)
+    assert result["exit_code"] == 0 and result["output_tail"] == "line 399\nno newline at the end"
+    expected = [b"line %d" % i for i in range(100, 400)] + [b"no newline at the end"]
+    assert lines == expected[:len(lines)] and (len(lines) == 301) == (binding is None), lines[-3:]
+    stdout_bytes = sum(len(re.match(rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \[stdout\].*\n", line).group(0))
+                       for line in re.findall(rb".*\n", data) if b"[stdout]" in line)
+    if binding is None:
+        assert "output_not_logged" not in result and b"not logged" not in data
+        return
+    # Full up to the last whole line that fits (a line of the log is 29 bytes here).
+    capped_at = data.index(b"\n", data.index(b"[stdout]line %d" % (99 + len(lines)))) + 1 if lines else None
+    if script_limit < log_limit:
+        assert script_limit - 29 < stdout_bytes <= script_limit
+    elif already < log_limit:
+        assert log_limit - 29 < capped_at <= log_limit
+    else:
+        assert not lines
+    written = sum(len(line) for line in lines) + len(lines)
+    assert result["output_not_logged"] == total - written
+    runner = [line for line in data.decode().splitlines() if "[runner]" in line]
+    assert runner[0].endswith("[runner]output reached %s: the rest is not logged here (its last bytes are in the "
+                              "result's output_tail)" % binding)
+    assert runner[1].endswith("[runner]%d bytes of output were not logged (%d logged): scripts.log keeps at most %d "
+                              "bytes per script and %d per deployment; the last 30 bytes are in the result's output_tail"
+                              % (total - written, written, script_limit, log_limit))
+    assert runner[2].endswith("[runner]exit code 0, %.3f s" % result["duration"]) or "exit code 0" in runner[2]
+
+
+def test_a_flood_past_the_cap_is_still_read_and_the_log_stays_bounded(tmp_path):
+    """The real fault: `yes` of 1000-byte lines until the timeout. The pipe is read to the end (the hook never
+    blocks on it), scripts.log gets its cap; then, past it, a quick script still runs to its end at once."""
+    log_path = tmp_path / "logs" / "scripts.log"
+    flood = script(tmp_path, """
+        #!/bin/bash
+        line=$(printf '%01000d' 0)
+        exec yes "$line"
+    """, "flood.sh")
+    after = script(tmp_path, """
+        #!/bin/sh
+        head -c 20000000 /dev/zero | tr '\\0' 'z' | fold -w 100
+        echo done
+    """, "after.sh")
+    log = _hooks.ScriptsLog(str(log_path))
+    try:
+        flooded = run_script(plan(flood, timeout=2), variables={}, log=log, kill_grace=1.0)
+        size = log_path.stat().st_size
+        assert _hooks.SCRIPT_LOG_LIMIT - 1100 < size < _hooks.SCRIPT_LOG_LIMIT + 1024, size
+        assert flooded["timed_out"] and flooded["output_not_logged"] > 0 and flooded["duration"] < 3.5
+        assert 3000 < len(flooded["output_tail"]) <= 4096 and set(flooded["output_tail"]) == {"0", "\n"}
+        for dummy in range(3):  # the file's cap: 16 MiB for the whole deployment
+            quick = run_script(plan(after, timeout=60), variables={}, log=log)
+            assert quick["exit_code"] == 0 and quick["output_tail"].endswith("z" * 100 + "done\n")
+            assert quick["output_not_logged"] > 0
+    finally:
+        log.close()
+    size = log_path.stat().st_size
+    assert _hooks.SCRIPTS_LOG_LIMIT - 200 < size < _hooks.SCRIPTS_LOG_LIMIT + 4096, size
+    assert log_path.read_bytes().count(b"[runner]output reached the cap of %d bytes of this deployment's scripts.log"
+                                       % _hooks.SCRIPTS_LOG_LIMIT) == 1
 
 
 def test_a_huge_line_without_newline_is_logged_in_pieces(tmp_path):

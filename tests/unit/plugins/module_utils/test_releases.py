@@ -114,6 +114,18 @@ def test_files_under_current_only_and_permissions(rr, tmp_path):
     assert made["linked"] == 2 and made["copied"] == 1
 
 
+def test_a_permission_above_current_applies_to_the_installed_files(rr, tmp_path):
+    """``/opt/app`` over files installed at ``/opt/app/current``: the agent applies it to every file it matches."""
+    rev = revision(tmp_path / "r1", {"app/index.html": "v1", "app/bin/run.sh": "#!/bin/sh"})
+    spec = {"files": [{"source": "app", "destination": rr.current_link}],
+            "permissions": [{"object": rr.root, "mode": "640", "type": ["file"]},
+                            {"object": os.path.dirname(rr.root), "pattern": "index.html", "mode": "600"}]}  # direct only
+    rr.create_release("d-1", rev, spec)
+    path = rr.release_dir("d-1")
+    assert [stat.S_IMODE(os.stat(os.path.join(path, name)).st_mode) for name in ("index.html", "bin/run.sh")] == [0o640, 0o640]
+    assert stat.S_IMODE(os.stat(os.path.join(path, "bin")).st_mode) != 0o640  # type: file only
+
+
 def test_shared_paths(rr, tmp_path):
     deploy(rr, tmp_path, "d-1", {"log/seed.txt": "seed", "index": "1"}, shared_paths=["log", "tmp/cache"])
     one = rr.release_dir("d-1")
@@ -408,15 +420,39 @@ def test_a_release_that_does_not_fit_is_refused_before_anything_is_written(rr, t
     """Plain logic (tests/unit/plugins/modules/test_lifecycle_event.py fills a real small file system)."""
     deploy(rr, tmp_path, "d-1", {"same": "s" * 1000, "VERSION": "1"})
     before = sorted(os.listdir(rr.releases_dir)), open(rr.log_path).read()
-    monkeypatch.setattr(_releases, "free_bytes", lambda path: 4000)
-    rev = revision(tmp_path / "rev-d-2", {"same": "s" * 1000, "VERSION": "2", "new": "n" * 5000})
-    with pytest.raises(DeployError, match=r"on host %s, Install needs about 5000 bytes for the release in %s but only 4000 bytes "
+    monkeypatch.setattr(_releases, "free_bytes", lambda path: 8000)
+    monkeypatch.setattr(_releases, "block_size", lambda path: 1000)
+    rev = revision(tmp_path / "rev-d-2", {"same": "s" * 1000, "VERSION": "2", "new": "n" * 5001})
+    # "same" and "VERSION" have their size in d-1: linked, an entry each; "new": 6 blocks of data and its entry.
+    with pytest.raises(DeployError, match=r"on host %s, Install needs about 9000 bytes for the release in %s but only 8000 bytes "
                                           r"are free: refused before anything was written, %s was not touched"
                                           % (socket.gethostname(), rr.root, rr.current_link)) as err:
-        rr.create_release("d-2", rev)  # "same" and "VERSION" have their size in d-1: linked, not counted
-    assert err.value.details["needed_bytes"] == 5000 and err.value.details["free_bytes"] == 4000
+        rr.create_release("d-2", rev)
+    assert err.value.details["needed_bytes"] == 9000 and err.value.details["free_bytes"] == 8000
     assert (sorted(os.listdir(rr.releases_dir)), open(rr.log_path).read()) == before
     assert rr.current_release() == "d-1"
+    monkeypatch.setattr(_releases, "free_bytes", lambda path: 9000)  # exactly enough
+    made = rr.create_release("d-2", rev)
+    assert (made["linked"], made["copied"]) == (1, 2)  # VERSION: same size, other bytes: copied after all
+
+
+def test_many_small_files_are_counted_as_the_file_system_stores_them(tmp_path):
+    """Fault 3 (issue 14): 4000 one-byte files passed the check by their sizes (4000 bytes), then filled the tmpfs
+    (a 4 KiB page each) while written, and the error named about 4000 bytes needed. Here: a real 1 MiB tmpfs and
+    300 one-byte files (1.2 MiB as stored): refused before anything is written, with the bytes they take."""
+    from bundle_fixtures import small_filesystem
+
+    rev = revision(tmp_path / "rev", dict(("many/f%03d" % i, "x") for i in range(300)))
+    with small_filesystem(tmp_path / "srv", size="1m") as srv:
+        rr = ReleaseRoot(srv)
+        free = _releases.free_bytes(srv)
+        block = os.statvfs(srv).f_frsize
+        with pytest.raises(DeployError, match=r"Install needs about (\d+) bytes for the release in %s but only %d bytes are "
+                                              r"free: refused before anything was written" % (srv, free)) as err:
+            rr.create_release("d-1", rev)
+        assert err.value.details["needed_bytes"] == 300 * block + 301 * block > free  # data + an entry each (and many/)
+        assert not os.path.exists(rr.releases_dir) or os.listdir(rr.releases_dir) == []
+        assert _releases.free_bytes(srv) == free
 
 
 def test_a_failure_while_making_a_release_removes_it(rr, tmp_path):

@@ -774,11 +774,13 @@ def test_a_full_release_root_leaves_current_serving_and_nothing_half_made(capsys
         assert not deploy("d-DISK00001", {"app/VERSION": "v1\n"}).get("failed")
         big = {"app/VERSION": "v2\n", "app/big": "x" * (3 * 1024 * 1024)}  # tmpfs stores it as it is
 
-        # 1. Bigger than the free space: refused before the first byte is written.
+        # 1. Bigger than the free space: refused before the first byte is written. What the files take on the
+        # tmpfs: big's data and a 4 KiB block per entry (big, and VERSION, hard-linked from v1: no data).
+        needed = 3 * 1024 * 1024 + 2 * 4096
         refused = deploy("d-DISK00002", big)
         assert refused["failed"] and refused["failed_event"] == "Install"
         assert "Install: on host %s, Install needs about %d bytes for the release in %s but only" % (
-            socket.gethostname(), 3 * 1024 * 1024, srv) in refused["msg"]  # VERSION: linked from v1
+            socket.gethostname(), needed, srv) in refused["msg"]
         assert "refused before anything was written" in refused["msg"], refused["msg"]
         assert leftovers() == ["d-DISK00001"] and os.readlink(os.path.join(srv, "current")) == "releases/d-DISK00001"
 
@@ -787,7 +789,7 @@ def test_a_full_release_root_leaves_current_serving_and_nothing_half_made(capsys
         filled = run_module(capsys, **dict(args, **common(root, "d-DISK00002")))
         assert filled["failed"] and filled["failed_event"] == "Install"
         assert ("Install: on host %s, Install (making the release d-DISK00002) could not write in %s: no space left on "
-                "the file system (ENOSPC): about %d bytes needed" % (socket.gethostname(), srv, 3 * 1024 * 1024)) in filled["msg"]
+                "the file system (ENOSPC): about %d bytes needed" % (socket.gethostname(), srv, needed)) in filled["msg"]
         assert "the unfinished release was removed, %s/current was not touched" % srv in filled["msg"]
         assert "[Errno" not in filled["msg"]
         assert leftovers() == ["d-DISK00001"]  # no releases/d-DISK00002 with its unfinished marker, no temp dir
