@@ -175,6 +175,13 @@ def _glob_regex(glob: str) -> t.Pattern[str]:
     return re.compile("^" + "[^/]*".join(re.escape(part) for part in glob.split("*")) + "$", re.S)
 
 
+def reaches(obj: str, destination: str) -> bool:
+    """Whether a rule on ``obj`` can touch what a deployment installs at ``destination``: the same path, a path
+    below it, or one above it (``/opt/app`` over ``/opt/app/current``, as the agent applies it)."""
+    obj, destination = os.path.normpath(obj), os.path.normpath(destination)
+    return obj == destination or obj.startswith(destination.rstrip("/") + "/") or destination.startswith(obj.rstrip("/") + "/")
+
+
 def matches(rule: PermissionRule, path: str, kind: str) -> bool:
     """Whether ``rule`` applies to ``path`` (installed as ``kind``), ignoring the object-is-file case."""
     typ = "directory" if kind == "directory" else "file"

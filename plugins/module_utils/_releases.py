@@ -486,12 +486,8 @@ class ReleaseRoot:
         """
         spec = _appspec_dict(appspec) if appspec is not None else {}
         prefix = self.current_link + "/"
-
-        def reaches(obj: str) -> bool:
-            obj = os.path.normpath(obj)
-            return obj == self.current_link or obj.startswith(prefix) or prefix.startswith(obj.rstrip("/") + "/")
-
-        wanted = [p for p in spec.get("permissions") or [] if isinstance(p, dict) and reaches(str(p.get("object") or "/"))]
+        wanted = [p for p in spec.get("permissions") or []
+                  if isinstance(p, dict) and _permissions.reaches(str(p.get("object") or "/"), self.current_link)]
         if not wanted:
             return {}
         rules, errors = _permissions.parse_rules(wanted)

@@ -22,6 +22,7 @@ import typing as t
 import yaml
 
 from ansible_collections.appspec.deploy.plugins.module_utils._errors import DeployError
+from ansible_collections.appspec.deploy.plugins.module_utils._permissions import reaches
 from ansible_collections.appspec.deploy.plugins.module_utils._spec import (  # noqa: F401  pylint: disable=unused-import
     COMPUTE_PLATFORMS,
     DEFAULT_FILENAMES,
@@ -540,16 +541,6 @@ def _string_list(ck: _Checker, node: _Node, path: str, what: str, *, paths: bool
     return result
 
 
-def _within_files(obj: str, destinations: t.Sequence[str]) -> bool:
-    """Whether ``obj`` is a ``files`` destination, below one or above one: where installed paths can be."""
-    obj = posixpath.normpath(obj)
-    inside = obj.rstrip("/") + "/"
-    for destination in map(posixpath.normpath, destinations):
-        if obj == destination or destination.startswith(inside) or obj.startswith(destination.rstrip("/") + "/"):
-            return True
-    return False
-
-
 def _check_permissions(ck: _Checker, root: t.Dict[str, _Entry], destinations: t.Sequence[str]) -> t.List[t.Dict[str, t.Any]]:
     """``permissions``; ``destinations``: those of ``files`` (an object elsewhere matches nothing installed)."""
     result = []
@@ -563,7 +554,7 @@ def _check_permissions(ck: _Checker, root: t.Dict[str, _Entry], destinations: t.
         obj = ck.path(value("object"), path + ".object", item)
         if obj is not None and not obj.startswith("/"):
             ck.error(path + ".object", value("object"), "must be an absolute path on the host, not %r" % obj)
-        elif obj is not None and not _within_files(obj, destinations):
+        elif obj is not None and not any(reaches(obj, destination) for destination in destinations):
             # The agent ignores it: so do hosts (permissions touch only what a deployment installs). Not an error,
             # so that a revision that deploys with the agent deploys here unchanged.
             ck.warn(path + ".object", value("object"),

@@ -201,3 +201,18 @@ def test_context_is_skipped_with_a_warning_without_selinux(tmp_path):
     warnings = []
     P.apply_rule(str(f), "file", r, warnings)
     assert warnings and "SELinux is not enabled" in warnings[0]
+
+
+@pytest.mark.parametrize("obj, destination, expected", [
+    ("/opt/app/current", "/opt/app/current", True),
+    ("/opt/app/current/bin", "/opt/app/current", True),  # below
+    ("/opt/app", "/opt/app/current/", True),  # above
+    ("/", "/opt/app", True),
+    ("/srv", "/", True),
+    ("/opt/app/", "/opt/app", True),
+    ("/opt/ap", "/opt/app", False),  # a sibling sharing a prefix
+    ("/opt/app-old", "/opt/app", False),
+    ("/etc", "/opt/app", False),
+])
+def test_a_rule_reaches_a_destination_at_below_or_above_it(obj, destination, expected):
+    assert P.reaches(obj, destination) is expected
